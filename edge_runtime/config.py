@@ -1,0 +1,154 @@
+"""The node config (`node.yaml`): who this node is, which broker, which home, which limits.
+
+Every field has a default, so `edge-runtime run` with no config works against a
+local Mosquitto with the embedded demo home. Paths inside the file are relative
+to the file. Secrets (the broker password) come from a file or an environment
+variable, never from the command line, where `ps` would show them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edge_runtime.yamlload import ConfigError, load_model
+
+_NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def default_node_id() -> str:
+    """A node id derived from the host name, valid as one MQTT topic level."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", socket.gethostname().lower()).strip("-_")
+    return (slug or "node")[:63]
+
+
+class TlsConfig(_Strict):
+    ca_file: Path | None = None
+    """CA bundle that signed the broker's certificate; system CAs when unset."""
+    cert_file: Path | None = None
+    """Client certificate, for brokers that authenticate clients by certificate."""
+    key_file: Path | None = None
+    insecure: bool = False
+    """Skip host-name verification (only for a broker addressed by IP on a trusted LAN)."""
+
+
+class BrokerConfig(_Strict):
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    client_id: str | None = None
+    """Defaults to `edge-runtime-<node id>`, so the broker sees one stable client per node."""
+    username: str | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    """Name of the environment variable that holds the password."""
+    tls: TlsConfig | None = None
+    clean_start: bool = False
+    """False keeps the session (subscriptions, queued QoS 1 messages) across reconnects."""
+    session_expiry_s: int = Field(3600, ge=0)
+    reconnect_min_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+    def password(self) -> str | None:
+        """Read the password from its file or environment variable."""
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        if self.password_env is not None:
+            return os.environ.get(self.password_env)
+        return None
+
+
+class HermesConfig(_Strict):
+    enabled: bool = True
+    """Answer `hermes/nlu/query` the way Rhasspy/Snips NLU services do."""
+    site_ids: tuple[str, ...] = ()
+    """Only answer these sites; empty answers every site."""
+
+
+class LimitsConfig(_Strict):
+    max_payload_bytes: int = Field(65536, ge=64)
+    """Larger MQTT payloads are refused with an error event before being parsed."""
+    max_text_chars: int = Field(500, ge=1)
+    """Longer commands are refused; nobody speaks 500 characters to a light switch."""
+    queue_size: int = Field(1000, ge=1)
+    """Requests waiting for the worker; beyond it new ones are refused, never dropped silently."""
+
+
+class NluConfig(_Strict):
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    """Below this confidence the answer is "not understood": a wrong action is worse than none."""
+
+
+class NodeConfig(_Strict):
+    node_id: str = Field(default_factory=default_node_id)
+    language: str = "en"
+    home: Path | None = None
+    """Home file; the embedded demo home when unset."""
+    profile: str = "auto"
+    """Device profile name, or `auto` to detect it."""
+    topic_prefix: str = "edge"
+    broker: BrokerConfig = BrokerConfig()
+    hermes: HermesConfig = HermesConfig()
+    limits: LimitsConfig = LimitsConfig()
+    nlu: NluConfig = NluConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id_is_a_topic_level(cls, value: str) -> str:
+        if not _NODE_ID.match(value):
+            raise ValueError(
+                "must be 1-63 characters of a-z, 0-9, '-' or '_' (it becomes an MQTT topic level)"
+            )
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_has_no_wildcards(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#$") or value.startswith("/"):
+            raise ValueError("must be a plain topic prefix without '+', '#', '$' or a leading '/'")
+        return value.rstrip("/")
+
+    @property
+    def client_id(self) -> str:
+        return self.broker.client_id or f"edge-runtime-{self.node_id}"
+
+
+def _resolve_paths(config: NodeConfig, base: Path) -> NodeConfig:
+    """Make the file's relative paths relative to the file, not to the working directory."""
+
+    def rebase(path: Path | None) -> Path | None:
+        return path if path is None or path.is_absolute() else base / path
+
+    broker = config.broker
+    tls = broker.tls
+    if tls is not None:
+        tls = tls.model_copy(
+            update={
+                "ca_file": rebase(tls.ca_file),
+                "cert_file": rebase(tls.cert_file),
+                "key_file": rebase(tls.key_file),
+            }
+        )
+    broker = broker.model_copy(update={"tls": tls, "password_file": rebase(broker.password_file)})
+    return config.model_copy(update={"home": rebase(config.home), "broker": broker})
+
+
+def load_config(path: Path | None) -> NodeConfig:
+    """The node config from `path`, or all defaults when no file is given."""
+    if path is None:
+        return NodeConfig()
+    config = load_model(path, NodeConfig)
+    return _resolve_paths(config, path.resolve().parent)
+
+
+__all__ = ["ConfigError", "NodeConfig", "load_config"]

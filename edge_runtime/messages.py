@@ -1,0 +1,189 @@
+"""The typed messages that flow between stages, and their JSON forms.
+
+`TextRequest` comes in (typed command, or later a transcript), `Recognition`
+goes out (an `Intent`, or none when nothing was understood well enough), and
+`ErrorEvent` reports bad input. Incoming bytes are validated here, in
+`TextRequest.from_payload`, with errors that name the problem; nothing else
+parses payloads. Every JSON form carries a `v` version field.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+
+class BadRequest(ValueError):
+    """An incoming payload that cannot be served; the message says why."""
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class TextRequest:
+    """A command or question as text, from an automation, a person or speech to text."""
+
+    text: str
+    id: str = field(default_factory=new_request_id)
+    """Request id: echoed in every answer; a repeated id is never executed twice."""
+    site_id: str | None = None
+    """Where the request came from (a satellite or room), when known."""
+    session_id: str | None = None
+    """Hermes dialogue session, echoed back unchanged."""
+
+    @classmethod
+    def from_payload(cls, payload: bytes, max_bytes: int, max_chars: int) -> TextRequest:
+        """Validate an MQTT payload `{"text": ..., "id": ..., "site_id": ...}`."""
+        data = decode_json_object(payload, max_bytes)
+        request_id = _optional_str(data, "id")
+        text = data.get("text")
+        if text is None:
+            raise BadRequest("missing field 'text'", request_id)
+        if not isinstance(text, str):
+            raise BadRequest(
+                f"field 'text' must be a string, not {type(text).__name__}", request_id
+            )
+        return cls.build(
+            text,
+            request_id,
+            _optional_str(data, "site_id"),
+            _optional_str(data, "session_id"),
+            max_chars,
+        )
+
+    @classmethod
+    def build(
+        cls,
+        text: str,
+        request_id: str | None,
+        site_id: str | None,
+        session_id: str | None,
+        max_chars: int,
+    ) -> TextRequest:
+        """Check the text itself: not blank, not over the configured length."""
+        text = text.strip()
+        if not text:
+            raise BadRequest("field 'text' is empty", request_id)
+        if len(text) > max_chars:
+            raise BadRequest(
+                f"field 'text' has {len(text)} characters, more than the limit of {max_chars}",
+                request_id,
+            )
+        return cls(text, request_id or new_request_id(), site_id, session_id)
+
+
+def decode_json_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
+    """Bytes to a JSON object, refusing oversized, non-UTF-8 and non-object payloads."""
+    if len(payload) > max_bytes:
+        raise BadRequest(f"payload of {len(payload)} bytes is over the limit of {max_bytes}")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"payload is not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"payload is not JSON: {exc.msg} at character {exc.pos}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"payload must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _optional_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRequest(f"field {key!r} must be a string, not {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class SlotValue:
+    """One filled slot: the value in HA's schema and the words it came from."""
+
+    value: Any
+    text: str
+    """The words of the request that produced the value ("half" for brightness 50)."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A recognized intent in Home Assistant's schema (`HassTurnOn`, slots `name`, `area` …)."""
+
+    name: str
+    slots: dict[str, SlotValue]
+    confidence: float
+    """Calibrated probability that name and every slot are right."""
+    tier: str
+    """Which tier of the cascade produced it: rules, encoder or generator."""
+    node: str
+    """Which node produced it (a peer, when the request was routed)."""
+
+    def slot_values(self) -> dict[str, Any]:
+        return {name: slot.value for name, slot in self.slots.items()}
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """The answer to one TextRequest: an intent, or `None` for "not understood"."""
+
+    request: TextRequest
+    intent: Intent | None
+    latency_ms: float
+    node: str
+
+    def to_jsonl(self) -> dict[str, Any]:
+        """The compact form of `edge-runtime nlu --jsonl`."""
+        intent = self.intent
+        return {
+            "text": self.request.text,
+            "intent": intent.name if intent else None,
+            "slots": intent.slot_values() if intent else {},
+            "confidence": round(intent.confidence, 4) if intent else 0.0,
+            "tier": intent.tier if intent else None,
+            "latency_ms": round(self.latency_ms, 3),
+        }
+
+    def to_event(self) -> dict[str, Any]:
+        """The `edge/<node>/intent` event: the JSON line plus ids and the producing node."""
+        return {
+            "v": PROTOCOL_VERSION,
+            "id": self.request.id,
+            **self.to_jsonl(),
+            "node": self.intent.node if self.intent else self.node,
+            "origin": self.node,
+            "site_id": self.request.site_id,
+        }
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """Bad input reported on `edge/<node>/error`; the daemon goes on serving."""
+
+    error: str
+    topic: str
+    node: str
+    request_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": PROTOCOL_VERSION,
+            "error": self.error,
+            "topic": self.topic,
+            "node": self.node,
+            "id": self.request_id,
+        }
+
+
+def dumps(data: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, the one wire encoding of every payload we publish."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()

@@ -1,0 +1,61 @@
+"""The interface every NLU tier implements, and the registry that finds tiers by name.
+
+A tier is built once from an `NluContext` (home, language, node, device
+profile) and then answers `recognize(request)` many times. It returns its best
+`Intent` with a calibrated confidence, or `None` when it has nothing. It never
+decides what the threshold is: that is the cascade's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from edge_runtime.home import Home
+from edge_runtime.messages import Intent, TextRequest
+from edge_runtime.profiles import DeviceProfile
+
+
+class NluError(Exception):
+    """A tier cannot be built (missing language, unloadable model …)."""
+
+
+@dataclass(frozen=True)
+class NluContext:
+    """What a tier needs to build itself."""
+
+    home: Home
+    language: str
+    node_id: str
+    profile: DeviceProfile
+
+
+class Tier(Protocol):
+    name: str
+
+    def recognize(self, request: TextRequest) -> Intent | None:
+        """Best intent for the request, or None; never raises on odd text."""
+        ...
+
+
+TierFactory = Callable[[NluContext], Tier]
+_FACTORIES: dict[str, TierFactory] = {}
+
+
+def register_tier(name: str) -> Callable[[TierFactory], TierFactory]:
+    """Class or function decorator: make a tier constructible by its profile name."""
+
+    def decorate(factory: TierFactory) -> TierFactory:
+        _FACTORIES[name] = factory
+        return factory
+
+    return decorate
+
+
+def tier_factory(name: str) -> TierFactory | None:
+    return _FACTORIES.get(name)
+
+
+def known_tiers() -> list[str]:
+    return list(_FACTORIES)
