@@ -12,8 +12,9 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -24,6 +25,8 @@ from edge_runtime.nlu.cascade import Cascade
 from edge_runtime.profiles import MachineFacts, load_profiles, select_profile
 from edge_runtime.runtime import Runtime, load_runtime
 from edge_runtime.yamlload import ConfigError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from edge_runtime.daemon import Daemon
@@ -56,6 +59,15 @@ def _load(config_path: Path | None, home_path: Path | None, profile: str | None)
     except ConfigError as exc:
         _fail(str(exc))
         raise  # unreachable: _fail exits
+
+
+def _or_fail(load: Callable[[], T]) -> T:
+    """Run a loader; a ConfigError becomes a clean error message and exit code 2."""
+    try:
+        return load()
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise
 
 
 def _cascade(runtime: Runtime) -> Cascade:
@@ -232,3 +244,106 @@ def profiles(profile: str | None, as_json: bool) -> None:
         f"{facts.ram_mb} MB RAM."
     )
     click.echo(f"Using {selection.profile.id}: {selection.why}")
+
+
+@main.group()
+def models() -> None:
+    """The model catalog: list, verify, export."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
+def models_list(as_json: bool) -> None:
+    """List the models of the catalog (no hashing; see `models verify`)."""
+    from edge_runtime.inference.catalog import load_catalog
+
+    catalog = _or_fail(load_catalog)
+    if as_json:
+        entries = [{**m.model_dump(mode="json"), "size": m.size} for m in catalog.models]
+        click.echo(json.dumps(entries, indent=2))
+        return
+    click.echo(
+        f"{'id':<28} {'task':<20} {'quant':<13} {'params':>8} {'size':>9} {'min RAM':>8}  licence"
+    )
+    for m in catalog.models:
+        click.echo(
+            f"{m.id:<28} {m.task:<20} {m.quantization:<13} {m.parameters / 1e6:>7.1f}M "
+            f"{m.size / 2**20:>7.1f}MB {m.min_ram_mb:>6}MB  {m.license}"
+        )
+
+
+@models.command("verify")
+@click.argument("model_ids", nargs=-1)
+def models_verify(model_ids: tuple[str, ...]) -> None:
+    """Check every file's size and sha256 against the catalog; exit 1 on any mismatch."""
+    from edge_runtime.inference.catalog import ModelIntegrityError, load_catalog, verify_model
+
+    catalog = _or_fail(load_catalog)
+    chosen = [catalog.get(i) for i in model_ids] if model_ids else list(catalog.models)
+    bad = 0
+    for model in chosen:
+        try:
+            verify_model(model)
+            click.echo(f"ok    {model.id} ({len(model.files)} files)")
+        except ModelIntegrityError as exc:
+            bad += 1
+            click.echo(f"BAD   {model.id}: {exc}")
+    if bad:
+        _fail(f"{bad} model(s) failed verification; they will not be loaded")
+
+
+@models.command("export")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--task",
+    type=click.Choice(["sentence-embedding", "token-classification", "sequence-classification"]),
+    required=True,
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(["arm64", "avx2", "avx512_vnni", "none"]),
+    required=True,
+    help="int8 kernels to target; none keeps fp32.",
+)
+@click.option("--id", "model_id", help="Catalog id (default: the source folder's name).")
+@click.option(
+    "--models-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write files and catalog (default: the shipped models/).",
+)
+@click.option("--source-note", help="Where the weights came from, for the catalog.")
+@click.option("--license", "licence", help="Licence, when the source's README does not say.")
+def models_export(
+    source: Path,
+    task: str,
+    quantize: str,
+    model_id: str | None,
+    models_dir: Path | None,
+    source_note: str | None,
+    licence: str | None,
+) -> None:
+    """Export a Hugging Face model directory to (int8) ONNX and add it to the catalog."""
+    from edge_runtime.inference.catalog import models_dir as shipped_models_dir
+    from edge_runtime.inference.export import ExportError, export
+
+    try:
+        result = export(
+            source,
+            task,  # type: ignore[arg-type]  # click.Choice guarantees a Task
+            quantize,  # type: ignore[arg-type]
+            model_id or source.name,
+            models_dir or shipped_models_dir(),
+            lambda line: click.echo(line, err=True),
+            source_note,
+            licence,
+        )
+    except ExportError as exc:
+        _fail(str(exc))
+        raise
+    click.echo(
+        f"max deviation from fp32: {result.max_deviation:.4f} "
+        f"(min cosine of sentence embeddings {result.min_cosine:.4f})"
+    )
+    click.echo(
+        f"wrote {result.directory} and its catalog entry ({result.model.size / 2**20:.1f} MB)"
+    )

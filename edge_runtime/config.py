@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge_runtime.yamlload import ConfigError, load_model
 
@@ -57,6 +57,12 @@ class BrokerConfig(_Strict):
     session_expiry_s: int = Field(3600, ge=0)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> BrokerConfig:
+        if self.password_file is not None and self.password_env is not None:
+            raise ValueError("set password_file or password_env, not both")
+        return self
 
     def password(self) -> str | None:
         """Read the password from its file or environment variable."""

@@ -10,15 +10,18 @@ satellite). This module only describes the home; it never matches text.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge_runtime.yamlload import ConfigError, Loc, parse_yaml, problem_at, validate
+
+_ENTITY_ID = re.compile(r"^[a-z0-9_]+\..+$")
 
 
 class _Strict(BaseModel):
@@ -64,6 +67,27 @@ class Entity(_Strict):
         if isinstance(data, dict) and not data.get("domain") and isinstance(data.get("id"), str):
             data = {**data, "domain": data["id"].split(".", 1)[0]}
         return data
+
+    @field_validator("id")
+    @classmethod
+    def _id_has_a_domain(cls, value: str) -> str:
+        if not _ENTITY_ID.match(value):
+            raise ValueError(f"{value!r} is not an entity id like 'light.kitchen'")
+        return value
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _yaml_booleans_are_on_off(cls, value: Any) -> Any:
+        """YAML reads an unquoted `on`/`off` as a boolean; HA states are the words."""
+        return _on_off(value)
+
+
+def _on_off(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, dict):
+        return {key: _on_off(item) for key, item in value.items()}
+    return value
 
 
 class Timer(_Strict):
@@ -141,14 +165,23 @@ def _reference_problems(home: Home) -> list[tuple[Loc, str]]:
             problems.append((("areas", index, "floor"), f"no floor with id {area.floor!r}"))
     for index, entity in enumerate(home.entities):
         if entity.area is not None and entity.area not in home.area_by_id:
-            problems.append((("entities", index, "area"), f"no area with id {entity.area!r}"))
-        if "." in entity.id and entity.id.split(".", 1)[0] != entity.domain:
-            problems.append(
-                (("entities", index, "domain"), f"{entity.domain!r} differs from the id's domain")
-            )
+            problems.append((("entities", index, "area"), _no_area(home, entity.area)))
+        id_domain = entity.id.split(".", 1)[0]
+        if id_domain != entity.domain:
+            message = f"{entity.domain!r} differs from the id's domain {id_domain!r}"
+            problems.append((("entities", index, "domain"), message))
     if home.context_area is not None and home.find_area(home.context_area) is None:
         problems.append((("context_area",), f"no area with id or name {home.context_area!r}"))
     return problems
+
+
+def _no_area(home: Home, reference: str) -> str:
+    """Name the dangling id, and point at the id when the file used the area's name."""
+    message = f"no area with id {reference!r}"
+    by_name = home.find_area(reference)
+    if by_name is not None:
+        message += f" (entities refer to areas by id: did you mean {by_name.id!r}?)"
+    return message
 
 
 def load_home(path: Path) -> Home:

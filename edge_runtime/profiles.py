@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import platform
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge_runtime.yamlload import ConfigError, load_model
+from edge_runtime.yamlload import ConfigError, parse_yaml, problem_at, validate
 
 
 class _Strict(BaseModel):
@@ -182,9 +183,11 @@ def load_profiles(directory: Path | None = None) -> dict[str, DeviceProfile]:
     directory = directory or profiles_dir()
     profiles: dict[str, DeviceProfile] = {}
     for path in sorted(directory.glob("*.yaml")):
-        profile = load_model(path, DeviceProfile)
+        data, root = parse_yaml(path)
+        profile = validate(path, data, root, DeviceProfile)
         if profile.id != path.stem:
-            raise ConfigError(path, [f"{path}:1: id: {profile.id!r} must equal the file name"])
+            message = f"{profile.id!r} must equal the file name {path.stem!r}"
+            raise ConfigError(path, [problem_at(path, root, ("id",), message)])
         profiles[profile.id] = profile
     if not profiles:
         raise ConfigError(directory, [f"{directory}: no device profiles (*.yaml) found"])
@@ -217,8 +220,21 @@ def select_profile(
     best = matches[0]
     if best.matches:
         return Selection(best.profile, "; ".join(r[4:] for r in best.reasons), matches)
+    fallback = _most_modest(profiles.values(), facts)
     return Selection(
-        best.profile,
-        "no profile matches exactly; closest by its rules (" + "; ".join(best.reasons) + ")",
+        fallback,
+        f"no profile matches this machine; using the most modest one for its architecture "
+        f"({fallback.ram_budget_mb} MB, {', '.join(fallback.execution_providers)})",
         matches,
     )
+
+
+def _most_modest(profiles: Iterable[DeviceProfile], facts: MachineFacts) -> DeviceProfile:
+    """For an unknown machine: the smallest RAM budget, same architecture first, CPU only first."""
+
+    def modesty(profile: DeviceProfile) -> tuple[bool, bool, int]:
+        same_arch = not profile.detect.arch or facts.arch in profile.detect.arch
+        cpu_only = profile.execution_providers == ("CPUExecutionProvider",)
+        return (not same_arch, not cpu_only, profile.ram_budget_mb)
+
+    return min(profiles, key=modesty)

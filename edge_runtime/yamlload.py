@@ -8,7 +8,7 @@ pydantic traceback. This module never interprets what the files mean.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,7 +78,47 @@ def _message(error: Any) -> str:
         return "unknown field"
     if error["type"] == "missing":
         return "required field is missing"
-    return str(error["msg"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    # YAML has lists, not tuples; our frozen models store lists as tuples.
+    return message.replace("valid tuple", "list").replace("a valid list", "a list")
+
+
+def _split_union_tags(data: Any, loc: Loc) -> tuple[Loc, Loc]:
+    """Split a pydantic location into the path in the data and trailing union-member tags.
+
+    For a field typed `str | int | dict`, pydantic reports one error per member with
+    the member's name appended to the location (`state.str`, `state.int` …).
+    Those tags are not fields; whatever cannot be walked in the data is a tag.
+    """
+    node = data
+    for index, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, dict):
+            return loc[: index + 1], loc[index + 1 :]  # a missing or unknown key
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return loc[:index], loc[index:]
+    return loc, ()
+
+
+def _problems(path: Path | str, data: Any, root: yaml.Node | None, errors: Any) -> list[str]:
+    """One line per field; the members of a union collapse into one "expected" line."""
+    merged: dict[tuple[int | str, ...], list[str]] = {}
+    messages: dict[tuple[int | str, ...], str] = {}
+    for error in errors:
+        field, tags = _split_union_tags(data, error["loc"])
+        key = tuple(field)
+        if tags:
+            merged.setdefault(key, []).append(str(tags[0]))
+        else:
+            messages.setdefault(key, _message(error))
+    for key, tags in merged.items():
+        if key not in messages:
+            kinds = ", ".join(dict.fromkeys(t.split("[")[0] for t in tags))
+            messages[key] = f"invalid value: expected one of {kinds}"
+    return [problem_at(path, root, key, message) for key, message in messages.items()]
 
 
 def parse_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -93,11 +133,39 @@ def parse_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(path, [f"{where}: invalid YAML: {problem}"]) from None
+        raise ConfigError(path, [_yaml_problem(path, exc)]) from None
+    duplicates = list(_duplicate_keys(root))
+    if duplicates:
+        raise ConfigError(
+            path, [f"{path}:{line}: {key}: duplicate key" for key, line in duplicates]
+        )
     return data, root
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """The parser's problem, and where the construct it was reading began (an open quote …)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None:
+        problem += f" ({context} that starts on line {context_mark.line + 1})"
+    return f"{where}: invalid YAML: {problem}"
+
+
+def _duplicate_keys(node: yaml.Node | None) -> Iterator[tuple[str, int]]:
+    """Keys given twice in one mapping: YAML would silently keep the last."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                yield key, key_node.start_mark.line + 1
+            seen.add(key)
+            yield from _duplicate_keys(value_node)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item)
 
 
 def validate(path: Path | str, data: Any, root: yaml.Node | None, model: type[ModelT]) -> ModelT:
@@ -109,8 +177,7 @@ def validate(path: Path | str, data: Any, root: yaml.Node | None, model: type[Mo
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [problem_at(path, root, e["loc"], _message(e)) for e in exc.errors()]
-        raise ConfigError(path, problems) from None
+        raise ConfigError(path, _problems(path, data, root, exc.errors())) from None
 
 
 def load_model(path: Path, model: type[ModelT]) -> ModelT:

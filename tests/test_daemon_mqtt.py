@@ -37,8 +37,9 @@ def test_status_and_capabilities_are_retained(
     start_node: Callable[..., Node], probe_factory: Callable[..., Probe]
 ) -> None:
     node = start_node()
-    first = probe_factory([f"edge/{node.node_id}/status"])
+    first = probe_factory([f"edge/{node.node_id}/status", f"edge/{node.node_id}/capabilities"])
     _wait_online(first, node)
+    first.wait_for(f"edge/{node.node_id}/capabilities")  # both are at the broker now
     # A client that subscribes later still learns the node's state from the retained messages.
     late = probe_factory([f"edge/{node.node_id}/status", f"edge/{node.node_id}/capabilities"])
     assert late.wait_for(f"edge/{node.node_id}/status").retain
