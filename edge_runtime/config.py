@@ -107,6 +107,8 @@ class NodeConfig(_Strict):
     limits: LimitsConfig = LimitsConfig()
     nlu: NluConfig = NluConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    cache_dir: Path | None = None
+    """What tiers prepare once (example banks); `$EDGE_RUNTIME_CACHE` or ~/.cache when unset."""
 
     @field_validator("node_id")
     @classmethod
@@ -146,7 +148,13 @@ def _resolve_paths(config: NodeConfig, base: Path) -> NodeConfig:
             }
         )
     broker = broker.model_copy(update={"tls": tls, "password_file": rebase(broker.password_file)})
-    return config.model_copy(update={"home": rebase(config.home), "broker": broker})
+    return config.model_copy(
+        update={
+            "home": rebase(config.home),
+            "cache_dir": rebase(config.cache_dir),
+            "broker": broker,
+        }
+    )
 
 
 def load_config(path: Path | None) -> NodeConfig:

@@ -36,7 +36,11 @@ class Runtime:
 
     def build_cascade(self) -> Cascade:
         context = NluContext(
-            self.home, self.config.language, self.config.node_id, self.selection.profile
+            self.home,
+            self.config.language,
+            self.config.node_id,
+            self.selection.profile,
+            self.config.cache_dir,
         )
         return build_cascade(context, self.tier_names(), self.config.nlu.threshold)
 

@@ -438,3 +438,32 @@ def test_language_without_templates_fails_the_cascade_build(profile: DeviceProfi
 
     with pytest.raises(NluError, match="no templates for language 'xx'"):
         build_cascade(context, ["rules"], 0.5)
+
+
+SPACING_HOME = {
+    "context_area": "living_room",
+    "areas": [{"id": "kitchen", "name": "Kitchen"}, {"id": "living_room", "name": "Living Room"}],
+    "entities": [
+        {"id": "light.kitchen_light", "name": "Kitchen Light", "area": "kitchen"},
+        {"id": "light.moms_lamp", "name": "Mom's Lamp"},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("turn on the kitchen  light", "Kitchen Light"),
+        ("turn on the kitchen\tlight", "Kitchen Light"),
+        ("turn on the kitchen-light", "Kitchen Light"),
+        ("turn on mom\u2019s lamp", "Mom's Lamp"),
+    ],
+)
+def test_names_are_found_however_the_text_is_spaced_or_punctuated(text: str, name: str) -> None:
+    """The name pre-filter sees the text as hassil does; otherwise one lamp becomes a whole room."""
+    tier = RulesTier(Home.model_validate(SPACING_HOME), "en", "n1")
+
+    intent = tier.recognize(TextRequest(text))
+
+    assert intent is not None
+    assert intent.slot_values() == {"name": name}

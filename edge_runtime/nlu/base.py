@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from edge_runtime.home import Home
@@ -29,6 +30,8 @@ class NluContext:
     language: str
     node_id: str
     profile: DeviceProfile
+    cache_dir: Path | None = None
+    """Where tiers keep what they prepare once (example banks); a per-user cache when unset."""
 
 
 class Tier(Protocol):

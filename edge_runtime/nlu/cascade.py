@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 from edge_runtime.messages import Intent, Recognition, TextRequest
+from edge_runtime.nlu import encoder as _encoder  # noqa: F401  (registers the encoder tier)
 from edge_runtime.nlu import rules as _rules  # noqa: F401  (registers the rules tier)
 from edge_runtime.nlu.base import NluContext, NluError, Tier, tier_factory
 

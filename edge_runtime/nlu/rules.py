@@ -12,13 +12,26 @@ confidence is 1.0; anything else is left to the next tier.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from hassil import Intents, SlotList, TextChunk, TextSlotList, Trie, recognize_best
+import yaml
+from hassil import (
+    Intents,
+    RecognizeResult,
+    SlotList,
+    TextChunk,
+    TextSlotList,
+    Trie,
+    merge_dict,
+    recognize_best,
+)
 from hassil.models import MatchEntity
+from hassil.util import normalize_for_matching
 from home_assistant_intents import get_intents, get_languages
 
 from edge_runtime.home import Entity, Home
@@ -31,14 +44,17 @@ RULES_CONFIDENCE = 1.0
 
 
 @lru_cache(maxsize=4)
-def load_language(language: str) -> Intents:
-    """Parse the shipped templates of one language (about a second; done once per process)."""
+def load_language(language: str, extra_yaml: str = "") -> Intents:
+    """The shipped templates of one language, plus our own (YAML text) when given."""
     data = get_intents(language)
     if data is None:
         known = ", ".join(sorted(get_languages()))
         raise NluError(
             f"home-assistant-intents has no templates for language {language!r} ({known})"
         )
+    if extra_yaml:
+        data = copy.deepcopy(data)
+        merge_dict(data, yaml.safe_load(extra_yaml))
     return Intents.from_dict(data)
 
 
@@ -76,11 +92,20 @@ def home_slot_lists(home: Home) -> dict[str, SlotList]:
     }
 
 
+def for_lookup(text: str) -> str:
+    """The form hassil matches in (whitespace, apostrophes, dashes normalised), case-folded.
+
+    The name pre-filter must see text exactly as hassil will, or "turn on the
+    kitchen  light" (two spaces) would lose its entity and match a whole area.
+    """
+    return str(normalize_for_matching(text).text).casefold()
+
+
 def build_name_trie(values: Iterable[Any]) -> Trie:
     trie = Trie()
     for value in values:
         assert isinstance(value.text_in, TextChunk)
-        trie.insert(value.text_in.text.strip().lower(), value)
+        trie.insert(for_lookup(value.text_in.text), value)
     return trie
 
 
@@ -91,37 +116,69 @@ def slot_value(entity: MatchEntity) -> SlotValue:
     return SlotValue(value=value, text=entity.text_clean or str(value))
 
 
+class HomeMatcher:
+    """hassil over one language's templates with one home's slot lists.
+
+    The rules tier matches what people said; the encoder tier matches the
+    template sentence it rebuilt, restricted to the intent it chose.
+    """
+
+    def __init__(self, home: Home, language: str, extra_yaml: str = "") -> None:
+        self.intents = load_language(language, extra_yaml)
+        self.slot_lists = home_slot_lists(home)
+        self.name_trie = build_name_trie(name_list_values(home))
+        area = home.context_area_name
+        self.intent_context: dict[str, Any] = {"area": area} if area else {}
+        self._single: dict[str, Intents] = {}
+
+    def _slot_lists_for(self, text: str) -> dict[str, SlotList]:
+        # Over-approximate: a name too many costs a little time, a name too few a wrong answer.
+        found = {
+            id(value): value
+            for variant in {for_lookup(text), for_lookup(text.replace("-", " "))}
+            for _end, _text, value in self.name_trie.find(variant)
+        }
+        names = list(found.values())
+        return {**self.slot_lists, "name": TextSlotList(name="name", values=names)}
+
+    def only(self, intent_name: str) -> Intents:
+        """The templates of one intent, for matching a sentence known to be about it."""
+        if intent_name not in self._single:
+            single = {intent_name: self.intents.intents[intent_name]}
+            self._single[intent_name] = dataclasses.replace(self.intents, intents=single)
+        return self._single[intent_name]
+
+    def match(self, text: str, intent_name: str | None = None) -> RecognizeResult | None:
+        return recognize_best(
+            text,
+            self.only(intent_name) if intent_name else self.intents,
+            slot_lists=self._slot_lists_for(text),
+            intent_context=self.intent_context,
+            best_slot_name="name",
+        )
+
+
+def to_intent(result: RecognizeResult, confidence: float, tier: str, node: str) -> Intent:
+    slots = {name: slot_value(entity) for name, entity in result.entities.items()}
+    return Intent(result.intent.name, slots, confidence, tier, node)
+
+
 class RulesTier:
     """Exact template matching; microseconds to a few milliseconds per sentence."""
 
     name = "rules"
 
     def __init__(self, home: Home, language: str, node_id: str) -> None:
-        self.intents = load_language(language)
+        self.matcher = HomeMatcher(home, language)
         self.node_id = node_id
-        self.slot_lists = home_slot_lists(home)
-        self.name_trie = build_name_trie(name_list_values(home))
-        area = home.context_area_name
-        self.intent_context: dict[str, Any] = {"area": area} if area else {}
         # hassil compiles templates lazily; pay that (~0.1 s) at start-up, not on the first command.
         self.recognize(TextRequest("warm up the matcher"))
 
-    def _slot_lists_for(self, text: str) -> dict[str, SlotList]:
-        names = [value for _end, _text, value in self.name_trie.find(text.lower())]
-        return {**self.slot_lists, "name": TextSlotList(name="name", values=names)}
-
     def recognize(self, request: TextRequest) -> Intent | None:
-        result = recognize_best(
-            request.text,
-            self.intents,
-            slot_lists=self._slot_lists_for(request.text),
-            intent_context=self.intent_context,
-            best_slot_name="name",
-        )
+        result = self.matcher.match(request.text)
         if result is None:
             return None
-        slots = {name: slot_value(entity) for name, entity in result.entities.items()}
-        return Intent(result.intent.name, slots, RULES_CONFIDENCE, self.name, self.node_id)
+        return to_intent(result, RULES_CONFIDENCE, self.name, self.node_id)
 
 
 @register_tier("rules")

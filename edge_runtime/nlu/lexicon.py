@@ -1,0 +1,401 @@
+"""Find the home's names, numbers and listed values in a sentence, tolerating how people say them.
+
+The learned tiers need to know *what* a sentence refers to before they decide
+what it asks: "kill the garage lamp" mentions the entity "Garage Light" (noun
+folded), "bed room" is the area "Bedroom" (a speech-recognition split), "the
+left curtain" is "Curtain Left" (word order), "the ceiling light in the
+kitchen" is "Kitchen Ceiling" (the area said apart), "fifty five" is 55.
+`Lexicon.read` returns non-overlapping spans, each with its canonical value and
+a score in [0, 1]. When two things fit a span equally well and nothing said
+tells them apart, the reading is marked ambiguous: the tiers then say "not
+understood" instead of guessing. Language specifics (number words, noun
+folds, fillers, generic words) come from `lang/<language>.yaml`; without such
+a file only digits and exact names are found. It never decides an intent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from rapidfuzz import fuzz, process
+
+from edge_runtime.home import Home
+
+MATCH_MIN = 0.84
+"""Below this a span is not taken to name the thing (bedrom ~ bedroom is 0.92)."""
+TOKEN_FUZZY_MIN = 0.8
+"""Two words are the same word when this similar (curtin ~ curtain) and at least 4 letters long."""
+REORDERED = 0.95
+AREA_SAID_APART = 0.9
+TIE = 0.02
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)?|[^\W\d_]+(?:'[^\W\d_]+)?|[%°]")
+
+
+@dataclass(frozen=True)
+class LanguageResources:
+    units: dict[str, int]
+    tens: dict[str, int]
+    hundred: frozenset[str]
+    weak_units: frozenset[str]
+    unit_words: frozenset[str]
+    phrases: dict[str, str]
+    noun_folds: dict[str, str]
+    fillers: frozenset[str]
+    placeholders: dict[str, str]
+    negations: frozenset[str]
+    units_of: dict[str, str]
+    """Unit word -> its canonical unit (`mins` -> `minute`)."""
+    generic_words: frozenset[str]
+    stop_words: frozenset[str]
+    join_prefixes: frozenset[str]
+    opposites: tuple[tuple[frozenset[str], frozenset[str]], ...]
+
+
+@lru_cache(maxsize=8)
+def language_resources(language: str) -> LanguageResources:
+    base_language = language.split("-", maxsplit=1)[0]
+    path = resources.files("edge_runtime.nlu.lang").joinpath(f"{base_language}.yaml")
+    data: dict[str, Any] = yaml.safe_load(path.read_text("utf-8")) if path.is_file() else {}
+
+    def words(key: str) -> frozenset[str]:
+        return frozenset(data.get(key) or ())
+
+    return LanguageResources(
+        units=dict(data.get("units") or {}),
+        tens=dict(data.get("tens") or {}),
+        hundred=words("hundred"),
+        weak_units=words("weak_units"),
+        unit_words=words("unit_words"),
+        phrases=dict(data.get("phrases") or {}),
+        noun_folds={w: c for c, ws in (data.get("noun_folds") or {}).items() for w in ws},
+        fillers=words("fillers"),
+        placeholders=dict(data.get("placeholders") or {}),
+        negations=words("negations"),
+        units_of={w: u for u, ws in (data.get("units_of") or {}).items() for w in ws},
+        generic_words=words("generic_words"),
+        stop_words=words("stop_words"),
+        join_prefixes=words("join_prefixes"),
+        opposites=tuple((frozenset(a), frozenset(b)) for a, b in (data.get("opposites") or ())),
+    )
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word, number and unit tokens; hyphens and punctuation separate words."""
+    return _TOKEN.findall(text.lower().replace("-", " "))
+
+
+def replace_phrases(tokens: list[str], res: LanguageResources) -> list[str]:
+    """Whole phrases that mean a number and unit ("half an hour" -> 30 minutes)."""
+    text = " ".join(tokens)
+    for phrase, replacement in sorted(res.phrases.items(), key=lambda p: -len(p[0])):
+        text = re.sub(rf"\b{re.escape(phrase)}\b", replacement, text)
+    return text.split()
+
+
+def join_prefixes(tokens: list[str], res: LanguageResources) -> list[str]:
+    """ "un lock" -> "unlock": prefixes a recogniser split from their word."""
+    out: list[str] = []
+    for token in tokens:
+        if out and out[-1] in res.join_prefixes:
+            out[-1] += token
+        else:
+            out.append(token)
+    return out
+
+
+def numbers_to_digits(tokens: list[str], res: LanguageResources) -> list[str]:
+    """Number words to digits: "twenty one percent" -> "21 percent", "an hour" -> "1 hour"."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        value, used = _read_number(tokens, i, res)
+        if used:
+            out.append(str(value))
+            i += used
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def _read_number(tokens: list[str], i: int, res: LanguageResources) -> tuple[int, int]:
+    """(value, tokens used) of a spelled number starting at i; used 0 when there is none."""
+    word = tokens[i]
+    following = tokens[i + 1] if i + 1 < len(tokens) else ""
+    if word in res.weak_units:  # "an hour", "a hundred"; never "a" alone
+        if following not in res.unit_words:
+            return 0, 0
+        value, used = 1, 1
+    elif word in res.tens:
+        value, used = res.tens[word], 1
+        if following in res.units and following not in res.weak_units and res.units[following] < 10:
+            value, used = value + res.units[following], 2
+    elif word in res.units:
+        value, used = res.units[word], 1
+    else:
+        return 0, 0
+    if i + used < len(tokens) and tokens[i + used] in res.hundred:
+        value, used = value * 100, used + 1  # "one hundred [and] twenty"
+        joiner = 1 if tokens[i + used : i + used + 1] == ["and"] else 0
+        if i + used + joiner < len(tokens):
+            rest, more = _read_number(tokens, i + used + joiner, res)
+            if more and rest < 100:
+                value, used = value + rest, used + joiner + more
+    return value, used
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Something the home or the templates can name, in one of the ways it may be said."""
+
+    kind: str
+    """`name`, `area`, `floor`, or a template list (`color`, `cover_classes` …)."""
+    tokens: tuple[str, ...]
+    value: str
+    """Canonical text, as a template would say it (entity name, area name, list value)."""
+    domain: str | None = None
+    area_tokens: tuple[str, ...] = ()
+    """Words of an entity's area: "Kitchen Ceiling" said "the ceiling light in the kitchen"."""
+    area: str | None = None
+
+
+@dataclass(frozen=True)
+class Span:
+    phrase: Phrase
+    start: int
+    end: int
+    score: float
+    rivals: tuple[Phrase, ...] = ()
+    """Other things that fit this span as well; empty when the span is unambiguous."""
+    soft: bool = False
+    """Said only with generic words ("the tv" for the entity "TV"): an example may leave it
+    unbound, reading the words as a kind of device rather than as that one device."""
+
+    @property
+    def kind(self) -> str:
+        return self.phrase.kind
+
+    @property
+    def weight(self) -> float:
+        return self.score * (self.end - self.start)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A sentence as the learned tiers see it: tokens, and what they refer to."""
+
+    tokens: tuple[str, ...]
+    spans: tuple[Span, ...]
+    numbers: tuple[int, ...]
+    """The numbers said outside of names, in order."""
+    units: tuple[str | None, ...]
+    """The unit said right after each number (`minute`, `percent` …), if any."""
+    negated: bool
+
+    def of_kind(self, kind: str) -> list[Span]:
+        return [s for s in self.spans if s.kind == kind]
+
+    @property
+    def ambiguous(self) -> bool:
+        return any(s.rivals for s in self.spans)
+
+
+class Lexicon:
+    """The home's names and the templates' listed values, for one language."""
+
+    def __init__(self, home: Home, language: str, list_values: Iterable[Phrase] = ()) -> None:
+        self.res = language_resources(language)
+        self.context_area = home.context_area_name
+        self.phrases = [*self._home_phrases(home), *list_values]
+        self.max_len = max((len(p.tokens) for p in self.phrases), default=1) + 2
+        self.by_word: dict[str, list[int]] = {}
+        for index, phrase in enumerate(self.phrases):
+            for word in set(phrase.tokens):
+                self.by_word.setdefault(word, []).append(index)
+        self.vocabulary = list(self.by_word)
+        self.phrase_texts = [" ".join(p.tokens) for p in self.phrases]
+
+    def fold(self, tokens: Sequence[str]) -> tuple[str, ...]:
+        return tuple(self.res.noun_folds.get(t, t) for t in tokens)
+
+    def _home_phrases(self, home: Home) -> Iterable[Phrase]:
+        areas = {a.id: self.fold(tokenize(a.name)) for a in home.areas}
+        for entity in home.entities:
+            if not entity.is_exposed:
+                continue
+            area_tokens = areas.get(entity.area or "", ())
+            area_name = home.area_by_id[entity.area].name if entity.area else None
+            for said in (entity.name, *entity.aliases):
+                tokens = self.fold(tokenize(said))
+                yield Phrase("name", tokens, entity.name, entity.domain, area_tokens, area_name)
+        for area in home.areas:
+            for said in (area.name, *area.aliases):
+                yield Phrase("area", self.fold(tokenize(said)), area.name)
+        for floor in home.floors:
+            for said in (floor.name, *floor.aliases):
+                yield Phrase("floor", self.fold(tokenize(said)), floor.name)
+
+    def normalize(self, text: str) -> list[str]:
+        tokens = [t for t in tokenize(text) if t not in self.res.fillers]
+        tokens = join_prefixes(tokens, self.res)
+        return numbers_to_digits(replace_phrases(tokens, self.res), self.res)
+
+    def read(self, text: str) -> Reading:
+        tokens = self.normalize(text)
+        folded = self.fold(tokens)
+        spans = [
+            dataclasses.replace(
+                s, soft=s.kind == "name" and self._is_generic(folded[s.start : s.end])
+            )
+            for s in self._resolve(_non_overlapping(list(self._candidates(folded))))
+        ]
+        in_spans = {i for s in spans for i in range(s.start, s.end)}
+        positions = [i for i, t in enumerate(tokens) if t[0].isdigit() and i not in in_spans]
+        return Reading(
+            tuple(tokens),
+            tuple(spans),
+            tuple(int(float(tokens[i].replace(",", "."))) for i in positions),
+            tuple(self.unit_after(tokens, i) for i in positions),
+            any(t in self.res.negations for t in tokens),
+        )
+
+    def unit_after(self, tokens: Sequence[str], index: int) -> str | None:
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        return self.res.units_of.get(following)
+
+    def _similar_words(self, word: str) -> list[str]:
+        """Words of the home's names that `word` may be (itself, or misspelled)."""
+        if len(word) < 4:
+            return [word] if word in self.by_word else []
+        found = process.extract(
+            word, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TOKEN_FUZZY_MIN * 100, limit=None
+        )
+        return [match for match, _score, _index in found]
+
+    def _candidates(self, tokens: tuple[str, ...]) -> Iterable[Span]:
+        similar = {t: self._similar_words(t) for t in set(tokens)}
+        for start in range(len(tokens)):
+            if tokens[start] in self.res.stop_words:
+                continue
+            for end in range(start + 1, min(len(tokens), start + self.max_len) + 1):
+                if tokens[end - 1] in self.res.stop_words:
+                    continue
+                window = tokens[start:end]
+                indexes = {i for t in window for w in similar[t] for i in self.by_word[w]}
+                joined = process.extract(
+                    " ".join(window),
+                    self.phrase_texts,
+                    scorer=fuzz.ratio,
+                    score_cutoff=MATCH_MIN * 100,
+                    limit=None,
+                )
+                scores = {i: self._score(window, self.phrases[i], tokens) for i in indexes}
+                for _text, ratio, i in joined:
+                    scores[i] = max(scores.get(i, 0.0), self._joined(window, i, ratio / 100.0))
+                for i, score in scores.items():
+                    if score >= MATCH_MIN:
+                        yield Span(self.phrases[i], start, end, score)
+
+    def _joined(self, window: tuple[str, ...], index: int, ratio: float) -> float:
+        """Whole-phrase spelling similarity: "bed room" for "bedroom", "ceiling van"."""
+        if self.phrases[index].kind == "name" and self._is_generic(window) and ratio < 1.0:
+            return 0.0
+        return ratio * 0.98 if ratio < 1.0 else 1.0
+
+    def _score(self, window: tuple[str, ...], phrase: Phrase, sentence: tuple[str, ...]) -> float:
+        """How well `window` says `phrase` word by word; 0 when it does not."""
+        if window == phrase.tokens:
+            return 1.0
+        if phrase.kind == "name" and self._is_generic(window):
+            return 0.0
+        if len(window) > len(phrase.tokens) + 2 or len(phrase.tokens) > len(window) + 2:
+            return 0.0
+        return self._align(window, phrase, sentence)
+
+    def is_generic(self, tokens: Sequence[str]) -> bool:
+        return self._is_generic(tuple(tokens))
+
+    def _is_generic(self, window: tuple[str, ...]) -> bool:
+        return all(t in self.res.generic_words or t in self.res.stop_words for t in window)
+
+    def _align(self, window: tuple[str, ...], phrase: Phrase, sentence: tuple[str, ...]) -> float:
+        """Word-by-word: reordered words, misspelled words, generic extras, the area said apart."""
+        unmatched = list(phrase.tokens)
+        similarity = 1.0
+        for word in window:
+            best = max(unmatched, key=lambda p: _word_similarity(word, p), default=None)
+            if best is not None and _word_similarity(word, best) >= TOKEN_FUZZY_MIN:
+                similarity = min(similarity, _word_similarity(word, best))
+                unmatched.remove(best)
+            elif word not in self.res.generic_words and word not in self.res.stop_words:
+                return 0.0  # a word that belongs to something else
+        if len(unmatched) == len(phrase.tokens):
+            return 0.0
+        if unmatched:
+            # Only an entity's own area may be left unsaid here, and only if it is said elsewhere
+            # or is where the node stands ("the ceiling light" in the kitchen).
+            if phrase.kind != "name" or not set(unmatched) <= set(phrase.area_tokens):
+                return 0.0
+            area_said = set(phrase.area_tokens) <= set(sentence) - set(window)
+            if not (area_said or phrase.area == self.context_area):
+                return 0.0
+            return AREA_SAID_APART * similarity
+        in_order = [w for w in window if w in phrase.tokens] == list(phrase.tokens)
+        extra_words = 0.99 if len(window) != len(phrase.tokens) else 1.0
+        return (1.0 if in_order else REORDERED) * similarity * extra_words
+
+    def _resolve(self, spans: list[Span]) -> list[Span]:
+        """Tell rival names apart by the area said elsewhere or the node's own area."""
+        said_areas = {s.phrase.value for s in spans if s.kind == "area"}
+        resolved = []
+        for span in spans:
+            chosen = span
+            if span.rivals:
+                everyone = (span.phrase, *span.rivals)
+                for areas in (said_areas, {self.context_area}):
+                    local = [p for p in everyone if p.area in areas]
+                    if len(local) == 1:
+                        chosen = Span(local[0], span.start, span.end, span.score)
+                        break
+            resolved.append(chosen)
+        return sorted(resolved, key=lambda s: s.start)
+
+
+def _word_similarity(a: str, b: str) -> float:
+    if a == b:
+        return 1.0
+    if min(len(a), len(b)) < 4:
+        return 0.0
+    return float(fuzz.ratio(a, b)) / 100.0
+
+
+def _non_overlapping(candidates: list[Span]) -> list[Span]:
+    """Greedy by weight (score x words); equal candidates for one span become rivals."""
+    ranked = sorted(candidates, key=lambda s: (s.weight, s.score), reverse=True)
+    taken: set[int] = set()
+    chosen: list[Span] = []
+    for span in ranked:
+        covered = set(range(span.start, span.end))
+        if covered & taken:
+            continue
+        rivals = tuple(
+            {
+                c.phrase.value: c.phrase
+                for c in ranked
+                if c.kind == span.kind
+                and c.phrase.value != span.phrase.value
+                and abs(c.weight - span.weight) <= TIE
+                and set(range(c.start, c.end)) & covered
+            }.values()
+        )
+        chosen.append(Span(span.phrase, span.start, span.end, span.score, rivals))
+        taken |= covered
+    return chosen
