@@ -9,6 +9,7 @@ This module knows files and hashes; it never creates an onnxruntime session.
 from __future__ import annotations
 
 import hashlib
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -65,12 +66,12 @@ class CatalogModel(_Strict):
     def size(self) -> int:
         return sum(f.size for f in self.files)
 
-    def file(self, suffix: str) -> ModelFile:
-        """The file whose path ends with `suffix` (e.g. `model.onnx`)."""
+    def file(self, name: str) -> ModelFile:
+        """The file called `name` (e.g. `model.onnx`), wherever it lies in the model's folder."""
         for model_file in self.files:
-            if model_file.path.endswith(suffix):
+            if model_file.path.rsplit("/", 1)[-1] == name:
                 return model_file
-        raise KeyError(f"model {self.id} has no file ending in {suffix!r}")
+        raise KeyError(f"model {self.id} has no file {name!r}")
 
 
 class Catalog(_Strict):
@@ -85,7 +86,10 @@ class Catalog(_Strict):
 
 
 def models_dir() -> Path:
-    """Shipped models: inside the installed package, or the repository's `models/`."""
+    """`$EDGE_RUNTIME_MODELS`, else the shipped models (in the package, or the repository's)."""
+    override = os.environ.get("EDGE_RUNTIME_MODELS")
+    if override:
+        return Path(override)
     shipped = Path(str(resources.files("edge_runtime"))) / "_shipped" / "models"
     if shipped.is_dir():
         return shipped

@@ -27,7 +27,12 @@ from edge_runtime.inference.encoder import SentenceEncoder, load_tokenizer
 
 QuantizeTarget = Literal["arm64", "avx2", "avx512_vnni", "none"]
 OPSET = 18
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+COMPANION_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "config.json",  # a classifier's labels live here
+)
 _OPTIMUM_TASKS: dict[str, str] = {
     "sentence-embedding": "feature-extraction",
     "token-classification": "token-classification",
@@ -53,8 +58,8 @@ class ExportResult:
     model: CatalogModel
     max_deviation: float
     """Largest absolute difference between the fp32 and the shipped outputs."""
-    min_cosine: float
-    """Smallest cosine similarity between fp32 and shipped sentence embeddings."""
+    agreement: float
+    """Smallest fp32/shipped embedding cosine, or a classifier's share of equal labels."""
     directory: Path
 
 
@@ -98,24 +103,24 @@ def _session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-def compare_outputs(fp32: Path, shipped: Path, tokenizer: Path) -> tuple[float, float]:
-    """(max abs deviation of the first output, min cosine of pooled embeddings)."""
+def compare_outputs(fp32: Path, shipped: Path, tokenizer: Path, task: Task) -> tuple[float, float]:
+    """(max abs deviation of the first output, agreement).
+
+    Agreement is the smallest cosine between fp32 and shipped sentence embeddings,
+    or, for a classifier, the share of sentences given the same label.
+    """
     tok = load_tokenizer(tokenizer)
     reference = SentenceEncoder(_session(fp32), tok)
     candidate = SentenceEncoder(_session(shipped), tok)
-    feeds = reference.feeds(list(CHECK_SENTENCES))
-    deviation = float(
-        np.max(
-            np.abs(
-                np.asarray(reference.session.run(None, feeds)[0])
-                - np.asarray(candidate.session.run(None, feeds)[0])
-            )
-        )
-    )
-    cosine = np.sum(
-        reference.embed(list(CHECK_SENTENCES)) * candidate.embed(list(CHECK_SENTENCES)), 1
-    )
-    return deviation, float(cosine.min())
+    sentences = list(CHECK_SENTENCES)
+    feeds = reference.feeds(sentences)
+    expected = np.asarray(reference.session.run(None, feeds)[0])
+    actual = np.asarray(candidate.session.run(None, feeds)[0])
+    deviation = float(np.max(np.abs(expected - actual)))
+    if task == "sentence-embedding":
+        cosine = np.sum(reference.embed(sentences) * candidate.embed(sentences), 1)
+        return deviation, float(cosine.min())
+    return deviation, float(np.mean(expected.argmax(-1) == actual.argmax(-1)))
 
 
 def _parameters(path: Path) -> int:
@@ -159,7 +164,7 @@ def export(
             shipped = _quantize(fp32, quantize, Path(tmp) / "int8")
             done()
         done = _step(progress, "comparing int8 with fp32 outputs")
-        deviation, cosine = compare_outputs(fp32, shipped, fp32.parent / "tokenizer.json")
+        deviation, agreement = compare_outputs(fp32, shipped, fp32.parent / "tokenizer.json", task)
         done()
         parameters = _parameters(fp32)
         if target.exists():
@@ -168,7 +173,7 @@ def export(
         written = [Path(shutil.copy2(shipped, target / "model.onnx"))]
         written += [
             Path(shutil.copy2(fp32.parent / name, target / name))
-            for name in TOKENIZER_FILES
+            for name in COMPANION_FILES
             if (fp32.parent / name).exists()
         ]
     model = CatalogModel(
@@ -187,7 +192,7 @@ def export(
         ),
     )
     write_entry(model, models_dir)
-    return ExportResult(model, deviation, cosine, target)
+    return ExportResult(model, deviation, agreement, target)
 
 
 def _min_ram_mb(files: list[Path]) -> int:

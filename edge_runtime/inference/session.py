@@ -70,11 +70,11 @@ class LoadedSession:
 def create_session(
     model: CatalogModel,
     profile: DeviceProfile,
-    file_suffix: str = "model.onnx",
+    file_name: str = "model.onnx",
     directory: Path | None = None,
 ) -> LoadedSession:
     """Verify the model file, then open it with the profile's providers and threads."""
-    path = verify_file(directory or models_dir(), model.file(file_suffix))
+    path = verify_file(directory or models_dir(), model.file(file_name))
     providers = choose_providers(profile.execution_providers, ort.get_available_providers())
     try:
         session = ort.InferenceSession(

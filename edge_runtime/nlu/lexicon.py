@@ -92,6 +92,13 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.lower().replace("-", " "))
 
 
+def normalize(text: str, res: LanguageResources) -> list[str]:
+    """Tokens as the learned tiers compare them: fillers dropped, numbers as digits."""
+    tokens = [t for t in tokenize(text) if t not in res.fillers]
+    tokens = join_prefixes(tokens, res)
+    return numbers_to_digits(replace_phrases(tokens, res), res)
+
+
 def replace_phrases(tokens: list[str], res: LanguageResources) -> list[str]:
     """Whole phrases that mean a number and unit ("half an hour" -> 30 minutes)."""
     text = " ".join(tokens)
@@ -244,9 +251,7 @@ class Lexicon:
                 yield Phrase("floor", self.fold(tokenize(said)), floor.name)
 
     def normalize(self, text: str) -> list[str]:
-        tokens = [t for t in tokenize(text) if t not in self.res.fillers]
-        tokens = join_prefixes(tokens, self.res)
-        return numbers_to_digits(replace_phrases(tokens, self.res), self.res)
+        return normalize(text, self.res)
 
     def read(self, text: str) -> Reading:
         tokens = self.normalize(text)
@@ -335,10 +340,19 @@ class Lexicon:
             if best is not None and _word_similarity(word, best) >= TOKEN_FUZZY_MIN:
                 similarity = min(similarity, _word_similarity(word, best))
                 unmatched.remove(best)
-            elif word not in self.res.generic_words and word not in self.res.stop_words:
-                return 0.0  # a word that belongs to something else
+            elif phrase.kind != "name" or (
+                word not in self.res.generic_words and word not in self.res.stop_words
+            ):
+                return 0.0  # a word that belongs to something else ("kitchen lights" != "Kitchen")
         if len(unmatched) == len(phrase.tokens):
             return 0.0
+        inner = window[1:-1]
+        if any(w in self.res.stop_words for w in inner) and all(
+            w in self.res.generic_words or w in phrase.area_tokens
+            for w in window
+            if w not in self.res.stop_words
+        ):
+            return 0.0  # "the lights in the bedroom" are the room's lights, not "Bedroom Lamp"
         if unmatched:
             # Only an entity's own area may be left unsaid here, and only if it is said elsewhere
             # or is where the node stands ("the ceiling light" in the kitchen).

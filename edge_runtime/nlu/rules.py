@@ -41,6 +41,16 @@ from edge_runtime.nlu.base import NluContext, NluError, register_tier
 log = logging.getLogger(__name__)
 
 RULES_CONFIDENCE = 1.0
+WARM_UP = (
+    "set a timer for 5 hours 5 minutes and 5 seconds",
+    "add 5 minutes to my timer",
+    "set the brightness to 50 percent",
+    "set the temperature to 21 degrees",
+    "set the fan speed to 50 percent",
+    "set the volume to 50",
+    "turn the volume up by 10",
+    "open the blinds to 50 percent",
+)
 
 
 @lru_cache(maxsize=4)
@@ -131,6 +141,15 @@ class HomeMatcher:
         self.intent_context: dict[str, Any] = {"area": area} if area else {}
         self._single: dict[str, Intents] = {}
 
+    def compile_all(self) -> None:
+        """hassil parses templates on first use; parse them all now, so that no command pays it."""
+        for intent in self.intents.intents.values():
+            for data in intent.data:
+                _ = data.sentences
+        # Number ranges build their spoken-number tables on first use, one range at a time.
+        for sentence in WARM_UP:
+            self.match(sentence)
+
     def _slot_lists_for(self, text: str) -> dict[str, SlotList]:
         # Over-approximate: a name too many costs a little time, a name too few a wrong answer.
         found = {
@@ -171,8 +190,7 @@ class RulesTier:
     def __init__(self, home: Home, language: str, node_id: str) -> None:
         self.matcher = HomeMatcher(home, language)
         self.node_id = node_id
-        # hassil compiles templates lazily; pay that (~0.1 s) at start-up, not on the first command.
-        self.recognize(TextRequest("warm up the matcher"))
+        self.matcher.compile_all()
 
     def recognize(self, request: TextRequest) -> Intent | None:
         result = self.matcher.match(request.text)

@@ -1,0 +1,1 @@
+"""Reproducible training of edge-runtime's own models (not installed with the package)."""
