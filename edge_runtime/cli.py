@@ -275,11 +275,17 @@ def models_list(as_json: bool) -> None:
 @models.command("verify")
 @click.argument("model_ids", nargs=-1)
 def models_verify(model_ids: tuple[str, ...]) -> None:
-    """Check every file's size and sha256 against the catalog; exit 1 on any mismatch."""
+    """Check every file's size and sha256 against the catalog; exit 2 on any mismatch."""
     from edge_runtime.inference.catalog import ModelIntegrityError, load_catalog, verify_model
 
     catalog = _or_fail(load_catalog)
-    chosen = [catalog.get(i) for i in model_ids] if model_ids else list(catalog.models)
+    try:
+        chosen = [catalog.get(i) for i in model_ids] if model_ids else list(catalog.models)
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+        raise
+    if not chosen:
+        _fail("the catalog lists no models; nothing to verify")
     bad = 0
     for model in chosen:
         try:
@@ -331,7 +337,7 @@ def models_export(
             source,
             task,  # type: ignore[arg-type]  # click.Choice guarantees a Task
             quantize,  # type: ignore[arg-type]
-            model_id or source.name,
+            model_id or source.resolve().name.lower(),
             models_dir or shipped_models_dir(),
             lambda line: click.echo(line, err=True),
             source_note,

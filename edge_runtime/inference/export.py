@@ -27,6 +27,7 @@ from edge_runtime.inference.encoder import SentenceEncoder, load_tokenizer
 
 QuantizeTarget = Literal["arm64", "avx2", "avx512_vnni", "none"]
 OPSET = 18
+MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 COMPANION_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -153,6 +154,13 @@ def export(
     """Export, quantize, check and catalog one model; returns what was written."""
     if not (source / "config.json").exists():
         raise ExportError(f"{source}: not a Hugging Face model directory (no config.json)")
+    if not (source / "tokenizer.json").exists():
+        raise ExportError(f"{source}: no tokenizer.json (save the tokenizer beside the model)")
+    if not MODEL_ID.match(model_id):
+        raise ExportError(
+            f"model id {model_id!r} must be lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (it names a folder under the models directory)"
+        )
     target = models_dir / model_id
     with tempfile.TemporaryDirectory(prefix="edge-export-") as tmp:
         done = _step(progress, f"exporting {source} to ONNX (opset {OPSET})")

@@ -33,38 +33,40 @@ from hassil import Intents, RangeSlotList, RecognizeResult, TextSlotList
 from hassil.sample import sample_expression
 
 from edge_runtime.inference.catalog import load_catalog, models_dir, verify_file
-from edge_runtime.inference.classifier import TextClassifier, labels_of
+from edge_runtime.inference.classifier import IntentTagger, labels_of
 from edge_runtime.inference.encoder import load_tokenizer
 from edge_runtime.inference.session import create_session
 from edge_runtime.messages import Intent, TextRequest
 from edge_runtime.nlu import examples as examples_module
 from edge_runtime.nlu.base import NluContext, NluError, register_tier
 from edge_runtime.nlu.examples import Example, ExampleIndex
-from edge_runtime.nlu.lexicon import Lexicon, Phrase, Reading, Span, tokenize
+from edge_runtime.nlu.lexicon import Lexicon, Phrase, Reading, Span, tokenize, word_similarity
 from edge_runtime.nlu.rules import HomeMatcher, to_intent
-from edge_runtime.nlu.templates import fill_marks
+from edge_runtime.nlu.templates import MARKS, fill_marks
 
 log = logging.getLogger(__name__)
 
 NONE = "none"
 """The classifier's label for what is not a command."""
+FREE_TEXT_TAGS = ("B-W", "I-W")
+"""Word tags of free text (list items, timer names, messages): begin and inside."""
 NOT_A_COMMAND = "NotACommand"
 """Our templates of statements, negations and chit-chat (trained as `none`)."""
-CONTENT_LISTS = frozenset(
-    {"color", "cover_classes", "color_temperature_names", "media_class", "brightness_level"}
-)
+CONTENT_LISTS = frozenset({"color", "cover_classes", "color_temperature_names", "brightness_level"})
 """Listed values that carry meaning: an example may not drop them (HA list names are universal)."""
 PLACES = ("area", "floor")
 INTENTS_TRIED = 3
 MIN_INTENT_PROBABILITY = 0.05
-EXAMPLES_RANKED = 60
-"""Examples re-bound per intent, the ones sharing most words with the sentence first."""
+EXAMPLES_PER_STRUCTURE = 16
+"""Examples re-bound per intent and slot structure, those sharing most words first."""
 EXAMPLES_TRIED = 6
 """Rebuilt sentences matched with hassil per intent, best explained first."""
 MIN_EXPLAINED = 0.0
 """Share of the person's meaningful words the rebuilt sentence must say ("paws the tv" is not
 "turn on the lights")."""
 MATCH_CACHE = 4096
+SIMILAR_WORD = 0.8
+WARM_UP = "could you kill the lights please"
 
 
 @dataclass
@@ -72,24 +74,51 @@ class Binding:
     """The person's words that an example's slot marks are bound to."""
 
     reading: Reading
+    free_text: list[str] = field(default_factory=list)
+    """Free text the model tagged (a list item, a timer's name), in order."""
     used: set[int] = field(default_factory=set)
     next_number: int = 0
+    next_free_text: int = 0
 
-    def take(self, kind: str) -> Span | None:
+    def take(self, kind: str, domains: tuple[str, ...] = ()) -> Span | None:
+        """The next unbound span of a kind; for a name, one of the domains the template accepts."""
         for index, span in enumerate(self.reading.spans):
-            if index not in self.used and span.kind == kind:
-                self.used.add(index)
-                return span
+            if index in self.used or span.kind != kind:
+                continue
+            if domains and span.phrase.domain not in domains:
+                continue
+            self.used.add(index)
+            return span
         return None
 
-    def complete(self) -> bool:
-        """Everything meaningful the person said found a place in the example."""
-        spoken = {i for i, span in enumerate(self.reading.spans) if not span.soft and _counts(span)}
-        return spoken <= self.used and self.next_number == len(self.reading.numbers)
+    def complete(self, literal: frozenset[str] = frozenset()) -> bool:
+        """Everything meaningful the person said found a place in the example.
+
+        A span the example says in its own words counts as placed: the home's to-do
+        list called "Shopping List" is what "add milk to the shopping list" says.
+        """
+        spoken = {
+            i
+            for i, span in enumerate(self.reading.spans)
+            if not span.soft and _counts(span) and not set(span.phrase.tokens) <= literal
+        }
+        return (
+            spoken <= self.used
+            and self.next_number == len(self.reading.numbers)
+            and self.next_free_text == len(self.free_text)
+        )
 
 
 def _counts(span: Span) -> bool:
     return span.kind in ("name", *PLACES) or span.kind in CONTENT_LISTS
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """An example re-bound to the person's words, and what it bound names and places to."""
+
+    text: str
+    places: dict[str, list[str]]
 
 
 class EncoderTier:
@@ -105,17 +134,22 @@ class EncoderTier:
         self.range_lists = {
             n for n, sl in intents.slot_lists.items() if isinstance(sl, RangeSlotList)
         }
+        self.free_lists = examples_module.wildcard_lists(intents)
         self.list_variants = _list_variants(intents)
         self.lexicon = Lexicon(context.home, context.language, self._content_phrases())
         self.device_class = {
             e.name: e.attributes.get("device_class") for e in context.home.entities
         }
-        self.classifier = _load_classifier(model_id, context)
+        self.model = _load_model(model_id, context)
         key = examples_module.cache_key(context.language, self.lexicon.res, paraphrases)
         self.examples: ExampleIndex = examples_module.load_or_draw(
             cache_dir / f"examples-{key}.json", intents, self.lexicon.res
         )
         self._matches: dict[tuple[str, str], RecognizeResult | None] = {}
+        self._literal_cache: dict[str, frozenset[str]] = {}
+        self.context_area = context.home.context_area_name
+        self.matcher.compile_all()
+        self.recognize(TextRequest(WARM_UP))  # the first command should not pay for lazy set-up
 
     def _content_phrases(self) -> Iterable[Phrase]:
         for list_name, variants in self.list_variants.items():
@@ -125,13 +159,13 @@ class EncoderTier:
 
     # --- from the person's words to the classifier's input ---
 
-    def delexicalize(self, reading: Reading) -> str:
-        """The sentence with its names replaced by the placeholders the classifier learnt."""
+    def delexicalize(self, reading: Reading) -> list[str]:
+        """The sentence's words with names replaced by the placeholders the model learnt."""
         words = list(reading.tokens)
         for span in sorted(reading.spans, key=lambda s: -s.start):
             if not span.soft:  # "the tv" stays as said: templates say such words themselves
-                words[span.start : span.end] = [self._placeholder(span)]
-        return " ".join(words)
+                words[span.start : span.end] = self._placeholder(span).split()
+        return words
 
     def _placeholder(self, span: Span) -> str:
         placeholders = self.lexicon.res.placeholders
@@ -146,33 +180,86 @@ class EncoderTier:
 
     # --- from an intent back to Home Assistant's slots ---
 
-    def rebind(self, example: Example, reading: Reading) -> str | None:
+    def rebind(self, example: Example, reading: Reading, free_text: list[str]) -> Rebuilt | None:
         """The example's template sentence about the person's own things, or None."""
-        binding = Binding(reading)
+        binding = Binding(reading, free_text)
         texts: list[str] = []
         for list_name in example.lists:
-            text = self._bind_one(binding, list_name)
+            text = self._bind_one(binding, list_name, example.name_domains)
             if text is None:
                 return None
             texts.append(text)
-        if not binding.complete():
+        if not binding.complete(self._literal_words(example)):
             return None
         rebuilt = fill_marks(example.marked, texts)
-        return rebuilt if self._units_kept(reading, rebuilt) else None
+        if not self._units_kept(reading, rebuilt):
+            return None
+        places = {
+            kind: [t for lst, t in zip(example.lists, texts, strict=True) if lst == kind]
+            for kind in ("name", *PLACES)
+        }
+        return Rebuilt(rebuilt, places)
 
-    def _bind_one(self, binding: Binding, list_name: str) -> str | None:
+    def faithful(self, result: RecognizeResult, rebuilt: Rebuilt) -> bool:
+        """hassil read the rebuilt sentence as meant: "the Bedroom lamp" stays an area and a lamp,
+        not the entity "Bedroom Lamp"; only the node's own area may appear unasked."""
+        for kind, bound in rebuilt.places.items():
+            entity = result.entities.get(kind)
+            if entity is not None and entity.is_wildcard:
+                entity = None  # a timer's free-text "name" is not a home name
+            if entity is None:
+                if bound:
+                    return False
+                continue
+            value = str(entity.value)
+            if bound and value not in bound:
+                return False
+            if not bound and not (kind == "area" and value == self.context_area):
+                return False
+        return True
+
+    def _literal_words(self, example: Example) -> frozenset[str]:
+        """The words the example says itself, outside its slots (folded)."""
+        if example.marked not in self._literal_cache:
+            words = self.lexicon.fold(tokenize(MARKS.sub(" ", example.marked)))
+            self._literal_cache[example.marked] = frozenset(words)
+        return self._literal_cache[example.marked]
+
+    def _literal_generic_words(self, example: Example) -> frozenset[str]:
+        """Device words the example says itself ("turn on the lights in {area}": light)."""
+        return self._literal_words(example) & self.lexicon.res.generic_words
+
+    def _bind_one(
+        self, binding: Binding, list_name: str, name_domains: tuple[str, ...]
+    ) -> str | None:
         if list_name == "name" or list_name in PLACES or list_name in CONTENT_LISTS:
-            # Any name the person said: hassil checks that its domain suits the template.
-            span = binding.take(list_name)
+            span = binding.take(list_name, name_domains if list_name == "name" else ())
             return span.phrase.value if span else None
         if list_name in self.range_lists:
             if binding.next_number >= len(binding.reading.numbers):
                 return None
             binding.next_number += 1
             return str(binding.reading.numbers[binding.next_number - 1])
+        if list_name in self.free_lists:
+            if binding.next_free_text >= len(binding.free_text):
+                return None
+            binding.next_free_text += 1
+            return binding.free_text[binding.next_free_text - 1]
         said = f" {' '.join(binding.reading.tokens)} "
         variants = self.list_variants.get(list_name, ())
-        return next((v for v in variants if f" {v} " in said), None)
+        exact = next((v for v in variants if f" {v} " in said), None)
+        if exact is not None:
+            return exact
+        # "did I lock the door": a state said in another form of the word
+        return next(
+            (
+                v
+                for v in variants
+                if " " not in v
+                and any(word_similarity(w, v) >= SIMILAR_WORD for w in binding.reading.tokens)
+            ),
+            None,
+        )
 
     def _units_kept(self, reading: Reading, rebuilt: str) -> bool:
         """ "10 minutes" must not come back as "10 seconds": every said unit follows its number."""
@@ -185,48 +272,67 @@ class EncoderTier:
                 return False
         return True
 
-    def _fits(self, signature: tuple[str, ...], reading: Reading) -> bool:
+    def _fits(self, signature: tuple[str, ...], reading: Reading, free_text: list[str]) -> bool:
         """Could examples needing these lists use everything the person said? (cheap pre-check)"""
         needed = Counter(signature)
         spans = Counter(s.kind for s in reading.spans if _counts(s))
         hard = Counter(s.kind for s in reading.spans if _counts(s) and not s.soft)
         numbers = sum(n for kind, n in needed.items() if kind in self.range_lists)
+        free = sum(n for kind, n in needed.items() if kind in self.free_lists)
         for kind in ("name", *PLACES, *CONTENT_LISTS):
-            if not hard[kind] <= needed[kind] <= spans[kind]:
+            if needed[kind] > spans[kind]:
                 return False
-        return numbers == len(reading.numbers)
+            if hard[kind] > needed[kind] and kind not in ("name", *CONTENT_LISTS):
+                return False  # names and listed values may be said by the example itself
+        return numbers == len(reading.numbers) and free == len(free_text)
 
-    def fill(self, intent: str, reading: Reading, said: str) -> RecognizeResult | None:
+    def fill(
+        self, intent: str, reading: Reading, words: list[str], tags: list[str]
+    ) -> RecognizeResult | None:
         """Hassil's slots for `intent`, from the examples of it that fit the sentence best.
 
         Examples are ranked by how many of the person's words they say (folded:
         "lamps" says "light"); one that contradicts the person ("on" for "off")
         or leaves most of what they said unexplained is never used.
         """
-        said_words = set(self.lexicon.fold(said.split()))
-        content = self._content_words(reading)
+        said_words = set(self.lexicon.fold(words))
+        free_text = _free_text(words, tags)
+        free_words = {w for text in free_text for w in text.split()}
+        content = [w for w in self._content_words(reading) if w not in free_words]
+        # The examples of each slot structure that share most words with the sentence, so that
+        # "is the curtain open" meets the examples that bind the state, not only the many
+        # that merely share "is the".
         fitting = [
-            e
+            example
             for signature, group in self.examples.groups(intent).items()
-            if self._fits(signature, reading)
-            for e in group
+            if self._fits(signature, reading, free_text)
+            for example in sorted(group, key=lambda e: self._says(said_words, e), reverse=True)[
+                :EXAMPLES_PER_STRUCTURE
+            ]
         ]
-        fitting.sort(key=lambda e: self._says(said_words, e), reverse=True)
-        ranked: list[tuple[int, float, str]] = []
+        ranked: list[tuple[int, int, int, Rebuilt]] = []
         seen: set[str] = set()
-        for example in fitting[:EXAMPLES_RANKED]:
-            rebuilt = self.rebind(example, reading)
-            if rebuilt is None or rebuilt in seen or self.contradicts(said_words, rebuilt):
+        for example in fitting:
+            if not self._literal_generic_words(example) <= said_words:
+                continue  # the example names a kind of device the person never mentioned
+            rebuilt = self.rebind(example, reading, free_text)
+            if (
+                rebuilt is None
+                or rebuilt.text in seen
+                or self.contradicts(said_words, rebuilt.text)
+            ):
                 continue
-            seen.add(rebuilt)
-            explained = self._explained(content, rebuilt)
+            seen.add(rebuilt.text)
+            explained = self._explained(content, rebuilt.text)
             if explained < MIN_EXPLAINED * len(content):
                 continue
-            ranked.append((explained, self._says(said_words, example), rebuilt))
-        for _explained, _says, rebuilt in sorted(ranked, reverse=True)[:EXAMPLES_TRIED]:
-            result = self._match(rebuilt, intent)
-            if result is not None:
-                log.debug("encoder: rebuilt %r", rebuilt)
+            # Most of what the person said bound first, then most of their words said back.
+            ranked.append((len(example.lists), explained, self._says(said_words, example), rebuilt))
+        ranked.sort(key=lambda r: r[:3], reverse=True)
+        for *_rank, rebuilt in ranked[:EXAMPLES_TRIED]:
+            result = self._match(rebuilt.text, intent)
+            if result is not None and self.faithful(result, rebuilt):
+                log.debug("encoder: rebuilt %r", rebuilt.text)
                 return result
         return None
 
@@ -251,6 +357,11 @@ class EncoderTier:
         said_back = set(self.lexicon.fold(tokenize(rebuilt)))
         return sum(word in said_back for word in content)
 
+    def says_the_opposite(self, intent: str, said: set[str]) -> bool:
+        """Only words against the intent ("off" and no "on" for HassTurnOn)."""
+        own, opposite = self.lexicon.res.intent_polarity.get(intent, (frozenset(), frozenset()))
+        return bool(said & opposite) and not said & own
+
     def contradicts(self, said: set[str], rebuilt: str) -> bool:
         """The example says one side of an opposite pair, the person only the other side."""
         words = set(tokenize(rebuilt))
@@ -273,17 +384,35 @@ class EncoderTier:
         if reading.negated or reading.ambiguous:
             log.debug("encoder: %r is negated or ambiguous; no action", request.text)
             return None
-        said = self.delexicalize(reading)
-        ranked = self.classifier.probabilities(said)
-        log.debug("encoder: %r -> %r -> %s", request.text, said, ranked[:3])
-        for label, probability in ranked[:INTENTS_TRIED]:
+        words = self.delexicalize(reading)
+        analysis = self.model.analyze(words)
+        log.debug(
+            "encoder: %r -> %s -> %s %s", request.text, words, analysis.intents[:3], analysis.tags
+        )
+        said = set(reading.tokens)
+        for label, probability in analysis.intents[:INTENTS_TRIED]:
             if label == NONE or probability < MIN_INTENT_PROBABILITY:
                 return None
-            result = self.fill(label, reading, said)
+            if self.says_the_opposite(label, said):
+                log.debug("encoder: %r says the opposite of %s", request.text, label)
+                continue
+            result = self.fill(label, reading, words, analysis.tags)
             if result is not None:
                 intent = to_intent(result, probability, self.name, self.node_id)
                 return dataclasses.replace(intent, confidence=probability)
         return None
+
+
+def _free_text(words: list[str], tags: list[str]) -> list[str]:
+    """The runs of words tagged as free text, each as one string."""
+    begin, inside = FREE_TEXT_TAGS
+    runs: list[list[str]] = []
+    for word, tag in zip(words, tags, strict=True):
+        if tag == begin or (tag == inside and not runs):
+            runs.append([word])
+        elif tag == inside:
+            runs[-1].append(word)
+    return [" ".join(run) for run in runs]
 
 
 def _list_variants(intents: Intents) -> dict[str, list[str]]:
@@ -300,19 +429,19 @@ def _list_variants(intents: Intents) -> dict[str, list[str]]:
     return variants
 
 
-def _load_classifier(model_id: str, context: NluContext) -> TextClassifier:
+def _load_model(model_id: str, context: NluContext) -> IntentTagger:
     catalog = load_catalog()
     try:
         model = catalog.get(model_id)
     except KeyError as exc:
         raise NluError(str(exc.args[0])) from None
-    if model.task != "sequence-classification":
-        raise NluError(f"model {model_id} is a {model.task} model, not an intent classifier")
+    if model.task != "token-classification":
+        raise NluError(f"model {model_id} is a {model.task} model, not an intent tagger")
     session = create_session(model, context.profile).session
     directory = models_dir()
     tokenizer = load_tokenizer(verify_file(directory, model.file("tokenizer.json")))
     labels = labels_of(verify_file(directory, model.file("config.json")))
-    return TextClassifier(session, tokenizer, labels)
+    return IntentTagger(session, tokenizer, labels)
 
 
 def default_cache_dir() -> Path:

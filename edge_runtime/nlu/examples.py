@@ -29,7 +29,7 @@ from edge_runtime.nlu.templates import TemplateSampler, fill_marks
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 3
 """Bump when the way examples are drawn changes, so old caches are not reused."""
 SEED = 20261124
 PER_TEMPLATE = 12
@@ -46,6 +46,8 @@ class Example:
     """Template list of each slot mark (`name`, `area`, `brightness` …), in mark order."""
     fills: tuple[str, ...]
     """The placeholder text of each mark."""
+    name_domains: tuple[str, ...] = ()
+    """Domains its `{name}` must have, as its template block requires; empty: any."""
 
     @cached_property
     def words(self) -> tuple[str, ...]:
@@ -94,16 +96,13 @@ def wildcard_lists(intents: Intents) -> set[str]:
 
 
 def draw_examples(intents: Intents, res: LanguageResources) -> list[Example]:
-    """Distinct examples of every template; those with free text (list items) are left out."""
-    wildcards = wildcard_lists(intents)
+    """Distinct examples of every template."""
     sampler = TemplateSampler(
         intents, placeholder_lists(res), random.Random(SEED), cycled_lists=frozenset({"name"})
     )
     seen: set[tuple[str, str]] = set()
     examples = []
     for sample in sampler.samples(PER_TEMPLATE):
-        if any(f.list_name in wildcards for f in sample.filled):
-            continue  # free text cannot be re-bound from a lexicon
         if (sample.intent, sample.marked) not in seen:
             seen.add((sample.intent, sample.marked))
             examples.append(
@@ -112,6 +111,7 @@ def draw_examples(intents: Intents, res: LanguageResources) -> list[Example]:
                     sample.marked,
                     tuple(f.list_name for f in sample.filled),
                     tuple(f.text for f in sample.filled),
+                    sample.name_domains,
                 )
             )
     return examples
@@ -144,13 +144,16 @@ def load_or_draw(path: Path, intents: Intents, res: LanguageResources) -> Exampl
     if path.exists():
         try:
             rows = json.loads(path.read_text("utf-8"))
-            return ExampleIndex.of([Example(r[0], r[1], tuple(r[2]), tuple(r[3])) for r in rows])
+            return ExampleIndex.of(
+                [Example(r[0], r[1], tuple(r[2]), tuple(r[3]), tuple(r[4])) for r in rows]
+            )
         except (OSError, ValueError, IndexError, TypeError) as exc:
             log.warning("example cache %s is unreadable (%s); drawing it again", path, exc)
     examples = draw_examples(intents, res)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps([[e.intent, e.marked, e.lists, e.fills] for e in examples]))
+    rows = [[e.intent, e.marked, e.lists, e.fills, e.name_domains] for e in examples]
+    temporary.write_text(json.dumps(rows))
     temporary.replace(path)
     counts = Counter(e.intent for e in examples)
     log.info("drew %d template examples of %d intents into %s", len(examples), len(counts), path)

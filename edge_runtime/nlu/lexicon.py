@@ -31,7 +31,13 @@ from edge_runtime.home import Home
 MATCH_MIN = 0.84
 """Below this a span is not taken to name the thing (bedrom ~ bedroom is 0.92)."""
 TOKEN_FUZZY_MIN = 0.8
+SHORT_WORD_MIN = 0.9
+INFLECTIONS = ("s", "es", "ed", "d", "ing")
 """Two words are the same word when this similar (curtin ~ curtain) and at least 4 letters long."""
+HOME_KINDS = ("name", "area", "floor")
+JOINED_MIN = 0.88
+"""Whole-phrase spelling similarity for split or merged words ("bed room" ~ "bedroom" is 0.93);
+stricter than word by word, or "side door is" would pass for "side door"."""
 REORDERED = 0.95
 AREA_SAID_APART = 0.9
 TIE = 0.02
@@ -57,6 +63,8 @@ class LanguageResources:
     stop_words: frozenset[str]
     join_prefixes: frozenset[str]
     opposites: tuple[tuple[frozenset[str], frozenset[str]], ...]
+    intent_polarity: dict[str, tuple[frozenset[str], frozenset[str]]]
+    """Intent -> (words that say it, words that say its opposite)."""
 
 
 @lru_cache(maxsize=8)
@@ -65,8 +73,14 @@ def language_resources(language: str) -> LanguageResources:
     path = resources.files("edge_runtime.nlu.lang").joinpath(f"{base_language}.yaml")
     data: dict[str, Any] = yaml.safe_load(path.read_text("utf-8")) if path.is_file() else {}
 
+    def strings(key: str, items: Any) -> list[str]:
+        bad = [item for item in items if not isinstance(item, str)]
+        if bad:  # YAML reads bare on/off/yes/no as booleans
+            raise ValueError(f"{path}: {key}: {bad[0]!r} is not a word; quote it")
+        return list(items)
+
     def words(key: str) -> frozenset[str]:
-        return frozenset(data.get(key) or ())
+        return frozenset(strings(key, data.get(key) or ()))
 
     return LanguageResources(
         units=dict(data.get("units") or {}),
@@ -83,7 +97,14 @@ def language_resources(language: str) -> LanguageResources:
         generic_words=words("generic_words"),
         stop_words=words("stop_words"),
         join_prefixes=words("join_prefixes"),
-        opposites=tuple((frozenset(a), frozenset(b)) for a, b in (data.get("opposites") or ())),
+        opposites=tuple(
+            (frozenset(strings("opposites", a)), frozenset(strings("opposites", b)))
+            for a, b in (data.get("opposites") or ())
+        ),
+        intent_polarity={
+            intent: (frozenset(strings(intent, own)), frozenset(strings(intent, opposite)))
+            for intent, (own, opposite) in (data.get("intent_polarity") or {}).items()
+        },
     )
 
 
@@ -172,6 +193,11 @@ class Phrase:
     area_tokens: tuple[str, ...] = ()
     """Words of an entity's area: "Kitchen Ceiling" said "the ceiling light in the kitchen"."""
     area: str | None = None
+    said: tuple[str, ...] = ()
+    """The words as written, before nouns are folded."""
+    key: str = ""
+    """What the phrase names (an entity id, an area id …): two phrases with the same value
+    may still name two things, such as two lamps both called "Reading Light"."""
 
 
 @dataclass(frozen=True)
@@ -227,8 +253,14 @@ class Lexicon:
         for index, phrase in enumerate(self.phrases):
             for word in set(phrase.tokens):
                 self.by_word.setdefault(word, []).append(index)
-        self.vocabulary = list(self.by_word)
-        self.phrase_texts = [" ".join(p.tokens) for p in self.phrases]
+        # Only the home's own names are matched loosely: listed values are ordinary words
+        # ("back" is not "black"), so they must be said as they are.
+        self.name_vocabulary = sorted(
+            {w for p in self.phrases if p.kind in HOME_KINDS for w in p.tokens}
+        )
+        self.phrase_texts = [
+            " ".join(p.tokens) if p.kind in HOME_KINDS else "\x00" for p in self.phrases
+        ]
 
     def fold(self, tokens: Sequence[str]) -> tuple[str, ...]:
         return tuple(self.res.noun_folds.get(t, t) for t in tokens)
@@ -241,8 +273,17 @@ class Lexicon:
             area_tokens = areas.get(entity.area or "", ())
             area_name = home.area_by_id[entity.area].name if entity.area else None
             for said in (entity.name, *entity.aliases):
-                tokens = self.fold(tokenize(said))
-                yield Phrase("name", tokens, entity.name, entity.domain, area_tokens, area_name)
+                words = tuple(tokenize(said))
+                yield Phrase(
+                    "name",
+                    self.fold(words),
+                    entity.name,
+                    entity.domain,
+                    area_tokens,
+                    area_name,
+                    words,
+                    entity.id,
+                )
         for area in home.areas:
             for said in (area.name, *area.aliases):
                 yield Phrase("area", self.fold(tokenize(said)), area.name)
@@ -256,12 +297,9 @@ class Lexicon:
     def read(self, text: str) -> Reading:
         tokens = self.normalize(text)
         folded = self.fold(tokens)
-        spans = [
-            dataclasses.replace(
-                s, soft=s.kind == "name" and self._is_generic(folded[s.start : s.end])
-            )
-            for s in self._resolve(_non_overlapping(list(self._candidates(folded))))
-        ]
+        spans = self._soften(
+            tokens, self._resolve(_non_overlapping(list(self._candidates(folded))))
+        )
         in_spans = {i for s in spans for i in range(s.start, s.end)}
         positions = [i for i, t in enumerate(tokens) if t[0].isdigit() and i not in in_spans]
         return Reading(
@@ -269,8 +307,37 @@ class Lexicon:
             tuple(spans),
             tuple(int(float(tokens[i].replace(",", "."))) for i in positions),
             tuple(self.unit_after(tokens, i) for i in positions),
-            any(t in self.res.negations for t in tokens),
+            self._negated(tokens),
         )
+
+    def _soften(self, tokens: Sequence[str], spans: list[Span]) -> list[Span]:
+        """Mark spans an example may leave unbound, and drop generic words that only look alike.
+
+        A name said only with generic words is soft ("the tv" for the entity "TV"), and
+        only when said exactly: "the lights" are lights, not the entity called "Light".
+        An area that completed a name ("the ceiling light in the kitchen") is soft too:
+        it is already said by the name.
+        """
+        completing = {
+            s.phrase.area
+            for s in spans
+            if s.kind == "name"
+            and set(s.phrase.tokens)
+            & (set(s.phrase.area_tokens) - set(self.fold(tokens[s.start : s.end])))
+        }
+        result = []
+        for span in spans:
+            words = tuple(tokens[span.start : span.end])
+            generic_name = span.kind == "name" and self._is_generic(self.fold(words))
+            if generic_name and _plural_of(words, span.phrase.said):
+                continue
+            soft = generic_name or (span.kind == "area" and span.phrase.value in completing)
+            result.append(dataclasses.replace(span, soft=soft))
+        return result
+
+    def _negated(self, tokens: Sequence[str]) -> bool:
+        text = f" {' '.join(tokens)} "
+        return any(f" {negation} " in text for negation in self.res.negations)
 
     def unit_after(self, tokens: Sequence[str], index: int) -> str | None:
         following = tokens[index + 1] if index + 1 < len(tokens) else ""
@@ -281,9 +348,14 @@ class Lexicon:
         if len(word) < 4:
             return [word] if word in self.by_word else []
         found = process.extract(
-            word, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TOKEN_FUZZY_MIN * 100, limit=None
+            word,
+            self.name_vocabulary,
+            scorer=fuzz.ratio,
+            score_cutoff=TOKEN_FUZZY_MIN * 100,
+            limit=None,
         )
-        return [match for match, _score, _index in found]
+        similar = [match for match, _score, _index in found]
+        return similar if word in similar or word not in self.by_word else [word, *similar]
 
     def _candidates(self, tokens: tuple[str, ...]) -> Iterable[Span]:
         similar = {t: self._similar_words(t) for t in set(tokens)}
@@ -299,7 +371,7 @@ class Lexicon:
                     " ".join(window),
                     self.phrase_texts,
                     scorer=fuzz.ratio,
-                    score_cutoff=MATCH_MIN * 100,
+                    score_cutoff=JOINED_MIN * 100,
                     limit=None,
                 )
                 scores = {i: self._score(window, self.phrases[i], tokens) for i in indexes}
@@ -310,8 +382,16 @@ class Lexicon:
                         yield Span(self.phrases[i], start, end, score)
 
     def _joined(self, window: tuple[str, ...], index: int, ratio: float) -> float:
-        """Whole-phrase spelling similarity: "bed room" for "bedroom", "ceiling van"."""
-        if self.phrases[index].kind == "name" and self._is_generic(window) and ratio < 1.0:
+        """Whole-phrase spelling similarity: "bed room" for "bedroom", "ceiling van".
+
+        Only for words split or merged: never over a number or a whole extra word.
+        """
+        phrase = self.phrases[index]
+        if phrase.kind == "name" and self._is_generic(window) and ratio < 1.0:
+            return 0.0
+        if abs(len(window) - len(phrase.tokens)) > 1:
+            return 0.0
+        if any(w[0].isdigit() and w not in phrase.tokens for w in window):
             return 0.0
         return ratio * 0.98 if ratio < 1.0 else 1.0
 
@@ -333,6 +413,8 @@ class Lexicon:
 
     def _align(self, window: tuple[str, ...], phrase: Phrase, sentence: tuple[str, ...]) -> float:
         """Word-by-word: reordered words, misspelled words, generic extras, the area said apart."""
+        if phrase.kind not in HOME_KINDS:
+            return 0.0  # listed values match only exactly (see _score)
         unmatched = list(phrase.tokens)
         similarity = 1.0
         for word in window:
@@ -383,17 +465,36 @@ class Lexicon:
         return sorted(resolved, key=lambda s: s.start)
 
 
+def _plural_of(said: Sequence[str], name: Sequence[str]) -> bool:
+    """ "lights" said for the entity "Light": the kind of device, not that one device."""
+    return any(w.endswith("s") and not n.endswith("s") for w, n in zip(said, name, strict=False))
+
+
+def word_similarity(a: str, b: str) -> float:
+    """Spelling similarity of two words; 0 for short words, which one letter changes entirely."""
+    return _word_similarity(a, b)
+
+
 def _word_similarity(a: str, b: str) -> float:
     if a == b:
         return 1.0
-    if min(len(a), len(b)) < 4:
+    shortest = min(len(a), len(b))
+    short, long = sorted((a, b), key=len)
+    if shortest >= 3 and long.startswith(short) and long[len(short) :] in INFLECTIONS:
+        return 0.9  # "lock" / "locked", "light" / "lights"
+    if shortest < 4:
         return 0.0
-    return float(fuzz.ratio(a, b)) / 100.0
+    ratio = float(fuzz.ratio(a, b)) / 100.0
+    # A short word is one letter away from many others ("over" ~ "rover"): ask more of it.
+    return ratio if shortest > 5 or ratio >= SHORT_WORD_MIN else 0.0
 
 
 def _non_overlapping(candidates: list[Span]) -> list[Span]:
     """Greedy by weight (score x words); equal candidates for one span become rivals."""
-    ranked = sorted(candidates, key=lambda s: (s.weight, s.score), reverse=True)
+    # On a tie a thing of the home beats a kind of thing: "the garage door" is the entity.
+    ranked = sorted(
+        candidates, key=lambda s: (s.weight, s.score, s.kind in HOME_KINDS), reverse=True
+    )
     taken: set[int] = set()
     chosen: list[Span] = []
     for span in ranked:
@@ -402,10 +503,10 @@ def _non_overlapping(candidates: list[Span]) -> list[Span]:
             continue
         rivals = tuple(
             {
-                c.phrase.value: c.phrase
+                (c.phrase.key or c.phrase.value): c.phrase
                 for c in ranked
                 if c.kind == span.kind
-                and c.phrase.value != span.phrase.value
+                and (c.phrase.key or c.phrase.value) != (span.phrase.key or span.phrase.value)
                 and abs(c.weight - span.weight) <= TIE
                 and set(range(c.start, c.end)) & covered
             }.values()

@@ -64,6 +64,8 @@ class Sample:
     fixed_slots: Mapping[str, Any]
     """Slots the block sets without words (`domain: light`)."""
     filled: tuple[FilledSlot, ...]
+    name_domains: tuple[str, ...] = ()
+    """Domains the block's `{name}` must have (its requires_context); empty: any."""
 
     @property
     def slots(self) -> dict[str, Any]:
@@ -128,7 +130,10 @@ class TemplateSampler:
         marked = normalize_whitespace(self._expand(sentence.expression, lists, rules, draw)).strip()
         text = fill_marks(marked, [f.text for f in draw.filled])
         combination = (data.metadata or {}).get("slot_combination")
-        return Sample(text, intent, marked, combination, dict(data.slots), tuple(draw.filled))
+        domains = tuple(sorted(_as_set(data.requires_context.get("domain") or ())))
+        return Sample(
+            text, intent, marked, combination, dict(data.slots), tuple(draw.filled), domains
+        )
 
     def _expand(
         self,
@@ -182,12 +187,12 @@ class TemplateSampler:
 
 
 MARK_START, MARK_END = "\x01", "\x02"
-_MARK = re.compile("\x01(\\d+)\x02")
+MARKS = re.compile("\x01(\\d+)\x02")
 
 
 def fill_marks(marked: str, texts: Sequence[str]) -> str:
     """Put `texts[i]` where `marked` has slot mark i."""
-    return _MARK.sub(lambda m: texts[int(m.group(1))], marked)
+    return MARKS.sub(lambda m: texts[int(m.group(1))], marked)
 
 
 def _mentions(data: IntentData, list_name: str) -> bool:

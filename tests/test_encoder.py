@@ -1,0 +1,117 @@
+"""The encoder tier with the shipped int8 model: paraphrases understood, doubtful ones refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_runtime.home import Home, demo_home
+from edge_runtime.messages import TextRequest
+from edge_runtime.nlu.base import NluContext
+from edge_runtime.nlu.cascade import build_cascade
+from edge_runtime.nlu.encoder import EncoderTier
+from edge_runtime.profiles import load_profiles
+
+MODEL = "edge-intent-minilm-int8"
+
+
+def tier_for(home: Home, cache: Path) -> EncoderTier:
+    context = NluContext(home, "en", "n1", load_profiles()["x86-64"], cache)
+    return EncoderTier(context, MODEL, cache)
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory: pytest.TempPathFactory) -> EncoderTier:
+    return tier_for(demo_home(), tmp_path_factory.mktemp("cache"))
+
+
+PARAPHRASES: list[tuple[str, str, dict[str, Any]]] = [
+    ("kill the garage light", "HassTurnOff", {"name": "Garage Light"}),
+    ("could you fire up the coffee maker", "HassTurnOn", {"name": "Coffee Maker"}),
+    ("garage door, close it please", "HassTurnOff", {"name": "Garage Door"}),
+    ("um set a timer for ten minutes", "HassStartTimer", {"minutes": 10}),
+    (
+        "dim the bedside lamp to thirty percent",
+        "HassLightSet",
+        {"name": "Bedside Lamp", "brightness": 30},
+    ),
+    ("put milk on the shopping list", "HassShoppingListAddItem", {"item": "milk"}),
+]
+
+
+@pytest.mark.parametrize(("text", "intent", "slots"), PARAPHRASES)
+def test_a_paraphrase_the_templates_do_not_list_is_understood_with_home_assistants_slots(
+    encoder: EncoderTier, text: str, intent: str, slots: dict[str, Any]
+) -> None:
+    answer = encoder.recognize(TextRequest(text))
+
+    assert answer is not None, text
+    assert (answer.name, answer.slot_values()) == (intent, slots)
+    assert answer.tier == "encoder"
+    assert 0.5 <= answer.confidence <= 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "don't unlock the front door",  # a negation
+        "never turn on the garage light",
+        "turn on the sauna",  # a device the home does not have
+        "what is the capital of france",  # not about the home
+    ],
+)
+def test_what_must_not_act_gets_no_confident_intent(encoder: EncoderTier, text: str) -> None:
+    answer = encoder.recognize(TextRequest(text))
+
+    assert answer is None or answer.confidence < 0.5, (text, answer)
+
+
+def test_a_name_two_things_share_is_refused_unless_the_room_tells_them_apart(
+    tmp_path: Path,
+) -> None:
+    home = Home.model_validate(
+        {
+            "areas": [{"id": "office", "name": "Office"}, {"id": "den", "name": "Den"}],
+            "entities": [
+                {"id": "light.office_reading", "name": "Reading Light", "area": "office"},
+                {"id": "light.den_reading", "name": "Reading Light", "area": "den"},
+            ],
+        }
+    )
+    tier = tier_for(home, tmp_path)
+
+    assert tier.recognize(TextRequest("kill the reading light")) is None
+    answer = tier.recognize(TextRequest("kill the reading light in the den"))
+    assert answer is not None
+    assert answer.name == "HassTurnOff"
+
+
+def test_a_unit_is_never_changed_to_fit_an_example(encoder: EncoderTier) -> None:
+    answer = encoder.recognize(TextRequest("set a timer for ten seconds please"))
+
+    assert answer is not None
+    assert answer.slot_values() == {"seconds": 10}
+
+
+def test_the_cascade_asks_the_encoder_only_when_the_rules_have_nothing(tmp_path: Path) -> None:
+    context = NluContext(demo_home(), "en", "n1", load_profiles()["x86-64"], tmp_path)
+    cascade = build_cascade(context, ["rules", "encoder"], threshold=0.5)
+
+    template = cascade.recognize(TextRequest("turn on the kitchen lights"))
+    paraphrase = cascade.recognize(TextRequest("kill the garage light"))
+
+    assert template.intent is not None and template.intent.tier == "rules"
+    assert paraphrase.intent is not None and paraphrase.intent.tier == "encoder"
+
+
+def test_examples_are_drawn_once_and_cached_on_disk(tmp_path: Path) -> None:
+    tier_for(demo_home(), tmp_path)
+    cached = list(tmp_path.glob("examples-*.json"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+
+    tier_for(demo_home(), tmp_path)
+
+    assert cached[0].stat().st_mtime_ns == stamp
