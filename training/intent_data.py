@@ -33,9 +33,9 @@ import yaml
 
 from edge_runtime.nlu.encoder import FREE_TEXT_TAGS, NONE, NOT_A_COMMAND
 from edge_runtime.nlu.examples import paraphrase_templates, placeholder_lists, wildcard_lists
-from edge_runtime.nlu.lexicon import LanguageResources, language_resources, normalize
 from edge_runtime.nlu.rules import load_language
 from edge_runtime.nlu.templates import MARK_END, MARK_START, Sample, TemplateSampler
+from edge_runtime.nlu.words import LanguageResources, language_resources, normalize
 
 HERE = Path(__file__).resolve().parent
 _PIECES = re.compile(f"{MARK_START}(\\d+){MARK_END}|[^{MARK_START}]+")

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from hassil import Intents, RangeSlotList, TextSlotList
 
-from edge_runtime.nlu.lexicon import LanguageResources
 from edge_runtime.nlu.templates import TemplateSampler, fill_marks
+from edge_runtime.nlu.words import LanguageResources
 
 log = logging.getLogger(__name__)
 
