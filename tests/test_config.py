@@ -46,7 +46,7 @@ def test_no_config_file_gives_local_broker_and_hermes_on() -> None:
     assert config.profile == "auto"
     assert config.language == "en"
     assert config.topic_prefix == "edge"
-    assert config.nlu.threshold == 0.5
+    assert config.nlu.threshold == 0.9
     assert config.log_level == "INFO"
 
 
