@@ -60,7 +60,7 @@ import yaml
 
 from edge_runtime.config import LimitsConfig, NluConfig
 from edge_runtime.home import Home, load_home
-from edge_runtime.inference.catalog import load_catalog
+from edge_runtime.inference.catalog import ModelIntegrityError, load_catalog
 from edge_runtime.messages import TextRequest
 from edge_runtime.nlu.base import NluContext, NluError
 from edge_runtime.nlu.cascade import Cascade, build_cascade
@@ -71,6 +71,7 @@ BENCHMARKS = Path(__file__).resolve().parent
 PARAPHRASES = BENCHMARKS / "data" / "paraphrases.yaml"
 REJECTIONS = BENCHMARKS / "data" / "rejections.yaml"
 FIXTURES = "_fixtures.yaml"
+DEV_HOME = "dev-home.yaml"
 DEV_CONTEXT_AREA = "living_room_id"
 PROFILE = "x86-64"
 NODE_ID = "nlu-benchmark"
@@ -147,6 +148,7 @@ def build(system: System, home: Home, threshold: float) -> Cascade:
 
 
 def request(text: str) -> TextRequest:
+    """The request the CLI builds from a line (stripped, length-checked)."""
     return TextRequest.build(text, None, None, None, MAX_CHARS)
 
 
@@ -222,6 +224,7 @@ class DevCase:
 
 
 def load_dev_cases(path: Path, dataset: str) -> list[DevCase]:
+    """Our sentences as written; `intent: null` means nothing may be done."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [
         DevCase(dataset, s["text"], s.get("intent"), dict(s.get("slots") or {}), s.get("kind", ""))
@@ -257,7 +260,7 @@ def run_ha_file(system: System, file: na.EvalFile, threshold: float) -> tuple[li
     """One file in its own home; a home or model that fails to load scores as not understood."""
     try:
         cascade = build(system, Home.model_validate(na.home_document(file)), threshold)
-    except (NluError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+    except (NluError, ModelIntegrityError, ValueError) as exc:  # ValidationError is a ValueError
         answers = na.failed_run(file, f"cannot build the cascade: {exc}")
         pairs = zip(file.cases, answers, strict=True)
         return [from_outcome(na.score(file, case, got)) for case, got in pairs], math.nan
@@ -303,7 +306,7 @@ def dev_home_file(directory: Path, eval_dir: Path) -> Path:
     """The fixtures' home with the node in the Living Room, as a temp file (never in the repo)."""
     data = yaml.safe_load((eval_dir / FIXTURES).read_text(encoding="utf-8"))
     data["context_area"] = DEV_CONTEXT_AREA
-    path = directory / "dev-home.yaml"
+    path = directory / DEV_HOME
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
 
@@ -382,6 +385,7 @@ def free_port() -> int:
 
 
 def write_node_config(directory: Path, home_path: Path, threshold: float) -> Path:
+    """A node with both tiers and a broker that is not there: it loads, then waits."""
     config = {
         "node_id": NODE_ID,
         "home": str(home_path),
@@ -487,6 +491,7 @@ class Row:
 
 
 def summarize(run: Run) -> Row:
+    """The table's figures; failed runs have NaN latencies and stay out of the percentiles."""
     scored = run.scored
     n = len(scored)
     latencies = [s.answer.latency_ms for s in scored if not math.isnan(s.answer.latency_ms)]
@@ -517,14 +522,17 @@ class Target:
 
 
 def row_of(rows: Sequence[Row], system: str, dataset: str) -> Row | None:
+    """None when this run left the system or the data set out."""
     return next((r for r in rows if r.system == system and r.dataset == dataset), None)
 
 
 def timing_of(timings: Sequence[EncoderTiming], system: str) -> EncoderTiming | None:
+    """None when the system has no encoder or was not run."""
     return next((t for t in timings if t.system == system), None)
 
 
 def ha_target(rows: Sequence[Row]) -> Target:
+    """The encoder must not cost anything on what the templates already understand."""
     name = "HA files: cascade full match >= hassil alone"
     cascade, alone = row_of(rows, CASCADE, HA), row_of(rows, HASSIL_ALONE, HA)
     if cascade is None or alone is None:
@@ -534,6 +542,7 @@ def ha_target(rows: Sequence[Row]) -> Target:
 
 
 def paraphrase_target(rows: Sequence[Row]) -> Target:
+    """What the encoder is for: paraphrases understood, and hardly ever misunderstood."""
     name = f"paraphrases: cascade full >= {PARAPHRASE_FULL_MIN:.0f} %, wrong <= "
     name += f"{PARAPHRASE_WRONG_MAX:.0f} %"
     row = row_of(rows, CASCADE, PARA)
@@ -544,6 +553,7 @@ def paraphrase_target(rows: Sequence[Row]) -> Target:
 
 
 def encoder_target(timings: Sequence[EncoderTiming]) -> Target:
+    """The shipped model must answer well within a spoken command's latency budget."""
     name = f"encoder tier p95 < {ENCODER_P95_MAX_MS:.0f} ms (int8)"
     timing = timing_of(timings, CASCADE)
     if timing is None:
@@ -596,6 +606,7 @@ def memory_target(memory: Sequence[Memory]) -> Target:
 def targets(
     rows: Sequence[Row], timings: Sequence[EncoderTiming], memory: Sequence[Memory]
 ) -> list[Target]:
+    """The issue's targets, in its order."""
     return [
         ha_target(rows),
         paraphrase_target(rows),
@@ -666,6 +677,7 @@ def by_kind(runs: Sequence[Run], system: str) -> dict[str, str]:
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
+    """A dash for what was not measured."""
     return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
@@ -693,6 +705,7 @@ def print_rows(rows: Sequence[Row]) -> None:
 
 
 def print_timings(timings: Sequence[EncoderTiming], rows: Sequence[Row]) -> None:
+    """The encoder's own cost, and what quantization buys and costs."""
     print("\nEncoder tier alone (EncoderTier.recognize on every paraphrase, warm tier):")
     for t in timings:
         print(
@@ -707,6 +720,7 @@ def print_timings(timings: Sequence[EncoderTiming], rows: Sequence[Row]) -> None
 
 
 def print_memory(memory: Sequence[Memory]) -> None:
+    """Both processes: idle after loading, and after inference has allocated its buffers."""
     print("\nResident memory, rules + encoder (int8):")
     for m in memory:
         note = f"  ({m.note})" if m.note else ""
@@ -714,6 +728,7 @@ def print_memory(memory: Sequence[Memory]) -> None:
 
 
 def print_targets(found: Sequence[Target]) -> None:
+    """PASS/FAIL per target; skip where this run could not measure it."""
     print("\nTargets:")
     for t in found:
         status = "skip" if t.ok is None else ("PASS" if t.ok else "FAIL")
@@ -766,6 +781,7 @@ def print_examples(title: str, found: Sequence[Scored], limit: int) -> None:
 
 
 def print_disagreements(pairs: Sequence[tuple[Scored, Scored]], limit: int) -> None:
+    """Both answers side by side: which model was right shows what quantization changed."""
     if not pairs:
         return
     print(f"\nint8 and fp32 answer differently: {len(pairs)}")
@@ -788,12 +804,18 @@ class Report:
     total_s: float
 
 
+def plain(value: Any) -> Any:
+    """A slot value as JSON: an any-of set becomes a sorted list."""
+    return sorted(value, key=str) if isinstance(value, set | frozenset) else value
+
+
 def scored_json(scored: Scored) -> dict[str, Any]:
+    """One sentence with what was wanted and what came back, enough to reproduce it."""
     return {
         "where": scored.where,
         "sentence": scored.sentence,
         "want_intent": scored.intent,
-        "want_slots": {k: na.show_value(v) for k, v in scored.slots.items()},
+        "want_slots": {k: plain(v) for k, v in scored.slots.items()},
         "intent": scored.answer.intent,
         "slots": scored.answer.slots,
         "tier": scored.answer.tier,
@@ -832,6 +854,7 @@ def write_json(path: Path, report: Report) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The options of the issue, plus the eval dir, a file limit and example count."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--json", type=Path, help="also write all figures to this JSON file")
     parser.add_argument("--skip-ha", action="store_true", help="only our own dev sentences")
@@ -843,7 +866,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--threshold", type=float, default=NluConfig().threshold, help="cascade threshold"
     )
-    parser.add_argument("--eval-dir", type=Path, default=na.DEFAULT_EVAL_DIR)
+    parser.add_argument(
+        "--eval-dir", type=Path, default=na.DEFAULT_EVAL_DIR, help="HA tests and _fixtures.yaml"
+    )
     parser.add_argument("--limit", type=int, help="only the first N HA files (quick runs)")
     parser.add_argument("--examples", type=int, default=12, help="sentences shown per finding")
     return parser.parse_args(argv)
@@ -878,6 +903,25 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[list[Run], list[En
     return runs, timings
 
 
+def measure_memory(workdir: Path, threshold: float) -> list[Memory]:
+    """Both ways a node runs with both tiers: the daemon, and the batch `nlu` command."""
+    home_path = workdir / DEV_HOME
+    return [
+        daemon_memory(workdir, home_path, threshold),
+        nlu_process_memory(home_path, load_dev_cases(PARAPHRASES, PARA)),
+    ]
+
+
+def print_report(report: Report, examples: int) -> None:
+    """Table first, targets last: the two things a reader looks for."""
+    print_rows(report.rows)
+    print_timings(report.timings, report.rows)
+    print_memory(report.memory)
+    print_findings(report.runs, examples)
+    print_targets(report.targets)
+    print(f"\nthreshold {report.threshold}; total run time: {report.total_s:.1f} s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, print the table and the targets; exit 0 whatever the figures say."""
     args = parse_args(argv)
@@ -885,30 +929,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_fp32(args.fp32_models)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nlu-benchmark-") as tmp:
-        workdir = Path(tmp)
-        runs, timings = measure(args, workdir)
-        home_path = workdir / "dev-home.yaml"
-        dev = load_dev_cases(PARAPHRASES, PARA)
-        memory = [
-            daemon_memory(workdir, home_path, args.threshold),
-            nlu_process_memory(home_path, dev),
-        ]
+        runs, timings = measure(args, Path(tmp))
+        memory = measure_memory(Path(tmp), args.threshold)
     rows = [summarize(run) for run in runs]
-    report = Report(
-        args.threshold,
-        runs,
-        rows,
-        timings,
-        memory,
-        targets(rows, timings, memory),
-        time.perf_counter() - started,
-    )
-    print_rows(rows)
-    print_timings(timings, rows)
-    print_memory(memory)
-    print_findings(runs, args.examples)
-    print_targets(report.targets)
-    print(f"\nthreshold {args.threshold}; total run time: {report.total_s:.1f} s")
+    found = targets(rows, timings, memory)
+    total_s = time.perf_counter() - started
+    report = Report(args.threshold, runs, rows, timings, memory, found, total_s)
+    print_report(report, args.examples)
     if args.json:
         write_json(args.json, report)
     return 0

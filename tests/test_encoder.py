@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,21 @@ def test_examples_are_drawn_once_and_cached_on_disk(tmp_path: Path) -> None:
     tier_for(demo_home(), tmp_path)
 
     assert cached[0].stat().st_mtime_ns == stamp
+
+
+def test_a_corrupt_model_leaves_the_tier_out_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "models", models)
+    onnx = models / "edge-intent-minilm-int8" / "model.onnx"
+    with onnx.open("r+b") as handle:
+        handle.truncate(1000)
+    monkeypatch.setenv("EDGE_RUNTIME_MODELS", str(models))
+    context = NluContext(demo_home(), "en", "n1", load_profiles()["x86-64"], tmp_path)
+
+    cascade = build_cascade(context, ["rules", "encoder"], threshold=0.9)
+
+    assert cascade.tier_names == ["rules"]  # the node still answers what the rules know
+    assert f"{onnx}: truncated: 1000 bytes" in caplog.text
+    assert cascade.recognize(TextRequest("turn on the kitchen lights")).intent is not None

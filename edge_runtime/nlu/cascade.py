@@ -60,11 +60,18 @@ class Cascade:
 
 
 def build_cascade(context: NluContext, tier_names: Sequence[str], threshold: float) -> Cascade:
-    """Build the named tiers; a name without an implementation is an error naming it."""
+    """Build the named tiers. One that cannot be built (a corrupt model file …) is left out
+    with an error in the log, so the node still serves with the others; none at all is an
+    error. A name without an implementation is always an error naming it."""
     tiers: list[Tier] = []
     for name in tier_names:
         factory = tier_factory(name)
         if factory is None:
             raise NluError(f"NLU tier {name!r} is not available in this build")
-        tiers.append(factory(context))
+        try:
+            tiers.append(factory(context))
+        except NluError as exc:
+            log.error("NLU tier %s is left out: %s", name, exc)
+    if not tiers:
+        raise NluError(f"no NLU tier could be built of {', '.join(tier_names)}")
     return Cascade(tiers, threshold, context.node_id)

@@ -27,10 +27,15 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from edge_runtime.inference.catalog import load_catalog, models_dir, verify_file
-from edge_runtime.inference.classifier import IntentTagger, labels_of
+from edge_runtime.inference.catalog import (
+    ModelIntegrityError,
+    load_catalog,
+    models_dir,
+    verify_file,
+)
+from edge_runtime.inference.classifier import ClassifierError, IntentTagger, labels_of
 from edge_runtime.inference.encoder import load_tokenizer
-from edge_runtime.inference.session import create_session
+from edge_runtime.inference.session import ModelLoadError, create_session
 from edge_runtime.messages import Intent, TextRequest
 from edge_runtime.nlu import examples as examples_module
 from edge_runtime.nlu.base import NluContext, NluError, register_tier
@@ -153,11 +158,14 @@ def _load_model(model_id: str, context: NluContext) -> IntentTagger:
         raise NluError(str(exc.args[0])) from None
     if model.task != "token-classification":
         raise NluError(f"model {model_id} is a {model.task} model, not an intent tagger")
-    session = create_session(model, context.profile).session
-    directory = models_dir()
-    tokenizer = load_tokenizer(verify_file(directory, model.file("tokenizer.json")))
-    labels = labels_of(verify_file(directory, model.file("config.json")))
-    return IntentTagger(session, tokenizer, labels)
+    try:
+        session = create_session(model, context.profile).session
+        directory = models_dir()
+        tokenizer = load_tokenizer(verify_file(directory, model.file("tokenizer.json")))
+        labels = labels_of(verify_file(directory, model.file("config.json")))
+        return IntentTagger(session, tokenizer, labels)
+    except (ModelIntegrityError, ModelLoadError, ClassifierError, KeyError) as exc:
+        raise NluError(f"encoder model {model_id}: {exc}") from None
 
 
 def default_cache_dir() -> Path:
