@@ -92,7 +92,7 @@ class EncoderTier:
         """The sentence's words with names replaced by the placeholders the model learnt."""
         words = list(reading.tokens)
         for span in sorted(reading.spans, key=lambda s: -s.start):
-            if not span.soft:  # "the tv" stays as said: templates say such words themselves
+            if not (span.soft and span.kind == "name"):  # "the tv" stays: templates say "tv"
                 words[span.start : span.end] = self._placeholder(span).split()
         return words
 

@@ -285,6 +285,10 @@ class Lexicon:
                 word not in self.res.generic_words and word not in self.res.stop_words
             ):
                 return 0.0  # a word that belongs to something else ("kitchen lights" != "Kitchen")
+            elif len(unmatched) == len(phrase.tokens) and word in self.res.generic_words:
+                # A generic word may follow a name ("the garage light" for "Garage"), not lead
+                # it: in "lock the front door" the "lock" is what to do, not part of the name.
+                return 0.0
         if len(unmatched) == len(phrase.tokens):
             return 0.0
         inner = window[1:-1]

@@ -89,6 +89,11 @@ class Rebuilt:
 
     text: str
     places: dict[str, list[str]]
+    bound: int
+    """How much of what the person said it uses; an area already said by a name
+    ("the ceiling light in the kitchen") does not count, it adds nothing."""
+    redundant: int
+    """Such areas bound again: fewer is better, the name already says them."""
 
 
 class SlotFiller:
@@ -132,7 +137,10 @@ class SlotFiller:
             kind: [t for lst, t in zip(example.lists, texts, strict=True) if lst == kind]
             for kind in ("name", *PLACES)
         }
-        return Rebuilt(rebuilt, places)
+        redundant = sum(
+            1 for i in binding.used if reading.spans[i].soft and reading.spans[i].kind in PLACES
+        )
+        return Rebuilt(rebuilt, places, len(example.lists) - redundant, redundant)
 
     def faithful(self, result: RecognizeResult, rebuilt: Rebuilt) -> bool:
         """hassil read the rebuilt sentence as meant: "the Bedroom lamp" stays an area and a lamp,
@@ -243,7 +251,7 @@ class SlotFiller:
                 :EXAMPLES_PER_STRUCTURE
             ]
         ]
-        ranked: list[tuple[int, int, int, Rebuilt]] = []
+        ranked: list[tuple[int, int, int, int, Rebuilt]] = []
         seen: set[str] = set()
         for example in fitting:
             if not self._literal_generic_words(example) <= said_words:
@@ -258,8 +266,9 @@ class SlotFiller:
             seen.add(rebuilt.text)
             explained = self._explained(content, rebuilt.text)
             # Most of what the person said bound first, then most of their words said back.
-            ranked.append((len(example.lists), explained, self._says(said_words, example), rebuilt))
-        ranked.sort(key=lambda r: r[:3], reverse=True)
+            says = self._says(said_words, example)
+            ranked.append((rebuilt.bound, -rebuilt.redundant, explained, says, rebuilt))
+        ranked.sort(key=lambda r: r[:4], reverse=True)
         for *_rank, rebuilt in ranked[:EXAMPLES_TRIED]:
             result = self._match(rebuilt.text, intent)
             if result is not None and self.faithful(result, rebuilt):
@@ -273,7 +282,12 @@ class SlotFiller:
     def _content_words(self, reading: Reading) -> list[str]:
         """The person's meaningful words outside names and numbers, folded."""
         res = self.lexicon.res
-        in_names = {i for s in reading.spans if not s.soft for i in range(s.start, s.end)}
+        in_names = {
+            i
+            for s in reading.spans
+            if not (s.soft and s.kind == "name")
+            for i in range(s.start, s.end)
+        }
         return list(
             self.lexicon.fold(
                 [
