@@ -64,6 +64,7 @@ def build_cascade(context: NluContext, tier_names: Sequence[str], threshold: flo
     with an error in the log, so the node still serves with the others; none at all is an
     error. A name without an implementation is always an error naming it."""
     tiers: list[Tier] = []
+    problems: list[str] = []
     for name in tier_names:
         factory = tier_factory(name)
         if factory is None:
@@ -72,6 +73,7 @@ def build_cascade(context: NluContext, tier_names: Sequence[str], threshold: flo
             tiers.append(factory(context))
         except NluError as exc:
             log.error("NLU tier %s is left out: %s", name, exc)
+            problems.append(f"{name}: {exc}")
     if not tiers:
-        raise NluError(f"no NLU tier could be built of {', '.join(tier_names)}")
+        raise NluError("no NLU tier could be built (" + "; ".join(problems) + ")")
     return Cascade(tiers, threshold, context.node_id)
