@@ -5,7 +5,7 @@ Each row is a sentence as the encoder tier sees it at run time, as words
 the language's placeholders, "turn off the reading light in the atrium"),
 with its intent (or `none`) and one tag per word marking free text (`B-W`,
 `I-W`: a shopping-list item, a timer's name, a message). Sources, all our own
-or Home Assistant's templates, never ../shared/eval:
+or Home Assistant's templates, never the evaluation files:
 
 - random expansions of the `home-assistant-intents` templates and of our own
   paraphrase templates (`edge_runtime/nlu/lang/<lang>_paraphrases.yaml`);
