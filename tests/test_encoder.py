@@ -61,6 +61,9 @@ def test_a_paraphrase_the_templates_do_not_list_is_understood_with_home_assistan
         "never turn on the garage light",
         "turn on the sauna",  # a device the home does not have
         "what is the capital of france",  # not about the home
+        "set the bedside lamp to -5 percent",  # a minus no template takes, never 5 percent
+        "set a timer for 1,5 hours",  # a fraction the timer cannot take, never 1 hour
+        "un",  # nothing that ties the sentence to any example
     ],
 )
 def test_what_must_not_act_gets_no_confident_intent(encoder: EncoderTier, text: str) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from edge_runtime.home import Home
-from edge_runtime.nlu.words import language_resources, normalize, tokenize
+from edge_runtime.nlu.words import is_number, language_resources, normalize, tokenize
 
 MATCH_MIN = 0.84
 """Below this a span is not taken to name the thing (bedrom ~ bedroom is 0.92)."""
@@ -86,8 +86,8 @@ class Reading:
 
     tokens: tuple[str, ...]
     spans: tuple[Span, ...]
-    numbers: tuple[int, ...]
-    """The numbers said outside of names, in order."""
+    numbers: tuple[str, ...]
+    """The numbers said outside of names, in order, as said ("1.5" stays 1.5, never 1)."""
     units: tuple[str | None, ...]
     """The unit said right after each number (`minute`, `percent` …), if any."""
     negated: bool
@@ -160,11 +160,11 @@ class Lexicon:
             tokens, self._resolve(_non_overlapping(list(self._candidates(folded))))
         )
         in_spans = {i for s in spans for i in range(s.start, s.end)}
-        positions = [i for i, t in enumerate(tokens) if t[0].isdigit() and i not in in_spans]
+        positions = [i for i, t in enumerate(tokens) if is_number(t) and i not in in_spans]
         return Reading(
             tuple(tokens),
             tuple(spans),
-            tuple(int(float(tokens[i].replace(",", "."))) for i in positions),
+            tuple(tokens[i].replace(",", ".") for i in positions),
             tuple(self.unit_after(tokens, i) for i in positions),
             self._negated(tokens),
         )
@@ -250,7 +250,7 @@ class Lexicon:
             return 0.0
         if abs(len(window) - len(phrase.tokens)) > 1:
             return 0.0
-        if any(w[0].isdigit() and w not in phrase.tokens for w in window):
+        if any(is_number(w) and w not in phrase.tokens for w in window):
             return 0.0
         return ratio * 0.98 if ratio < 1.0 else 1.0
 

@@ -24,7 +24,7 @@ from edge_runtime.nlu.examples import Example, ExampleIndex, wildcard_lists
 from edge_runtime.nlu.lexicon import Lexicon, Reading, Span, word_similarity
 from edge_runtime.nlu.rules import HomeMatcher
 from edge_runtime.nlu.templates import MARKS, fill_marks
-from edge_runtime.nlu.words import tokenize
+from edge_runtime.nlu.words import is_number, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class SlotFiller:
             if binding.next_number >= len(binding.reading.numbers):
                 return None
             binding.next_number += 1
-            return str(binding.reading.numbers[binding.next_number - 1])
+            return binding.reading.numbers[binding.next_number - 1]
         if list_name in self.free_lists:
             if binding.next_free_text >= len(binding.free_text):
                 return None
@@ -238,6 +238,7 @@ class SlotFiller:
         or leaves most of what they said unexplained is never used.
         """
         said_words = set(self.lexicon.fold(words))
+        own_words = self.lexicon.res.intent_polarity.get(intent, (frozenset(), frozenset()))[0]
         free_words = {w for text in free_text for w in text.split()}
         content = [w for w in self._content_words(reading) if w not in free_words]
         # The examples of each slot structure that share most words with the sentence, so that
@@ -265,6 +266,8 @@ class SlotFiller:
                 continue
             seen.add(rebuilt.text)
             explained = self._explained(content, rebuilt.text)
+            if not (rebuilt.bound or explained or set(content) & own_words):
+                continue  # nothing the person said ties them to this example ("un" alone)
             # Most of what the person said bound first, then most of their words said back.
             says = self._says(said_words, example)
             ranked.append((rebuilt.bound, -rebuilt.redundant, explained, says, rebuilt))
@@ -293,7 +296,7 @@ class SlotFiller:
                 [
                     t
                     for i, t in enumerate(reading.tokens)
-                    if i not in in_names and not t[0].isdigit() and t not in res.stop_words
+                    if i not in in_names and not is_number(t) and t not in res.stop_words
                 ]
             )
         )

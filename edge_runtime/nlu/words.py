@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)?|[^\W\d_]+(?:'[^\W\d_]+)?|[%°]")
+_TOKEN = re.compile(r"(?<![\w])-?\d+(?:[.,]\d+)?|\d+(?:[.,]\d+)?|[^\W\d_]+(?:'[^\W\d_]+)?|[%°]")
+_HYPHEN_BETWEEN_WORDS = re.compile(r"(?<=\w)-|-(?=[^\W\d])")
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,17 @@ def language_resources(language: str) -> LanguageResources:
     )
 
 
+def is_number(token: str) -> bool:
+    return token.lstrip("-")[:1].isdigit()
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-case word, number and unit tokens; hyphens and punctuation separate words."""
-    return _TOKEN.findall(text.lower().replace("-", " "))
+    """Lower-case word, number and unit tokens; hyphens and punctuation separate words.
+
+    A minus before a number is kept ("-5"): no template takes it, so nothing is done,
+    where dropping it would turn "-5 percent" into 5 percent.
+    """
+    return _TOKEN.findall(_HYPHEN_BETWEEN_WORDS.sub(" ", text.lower()))
 
 
 def normalize(text: str, res: LanguageResources) -> list[str]:
