@@ -59,8 +59,6 @@ class Augmentations:
     unknown_places: list[str]
     chatter: list[str]
     free_text: dict[str, tuple[str, ...]]
-    context_before: list[str]
-    context_after: list[str]
 
     @classmethod
     def load(cls, language: str) -> Augmentations:
@@ -77,8 +75,6 @@ class Augmentations:
             unknown_places=data["unknown_places"],
             chatter=data["chatter"],
             free_text={name: tuple(values) for name, values in data["free_text"].items()},
-            context_before=data["context_before"],
-            context_after=data["context_after"],
         )
 
 
@@ -127,12 +123,8 @@ class Generator:
         for pattern, replacements in self.aug.rewrites.get(intent, []):
             if pattern.search(text) and self.rng.random() < 0.5:
                 text = pattern.sub(self.rng.choice(replacements), text, count=1)
-        if self.rng.random() < 0.12:
-            text = f"{self.rng.choice(self.aug.context_before)}, {text}"
-        elif self.rng.random() < 0.3:
+        if self.rng.random() < 0.3:
             text = f"{self.rng.choice(self.aug.prefixes)} {text}"
-        if self.rng.random() < 0.08:
-            text = f"{text} {self.rng.choice(self.aug.context_after)}"
         if self.rng.random() < 0.25:
             text = f"{text} {self.rng.choice(self.aug.suffixes)}"
         for pattern, replacement, probability in self.aug.slips:
