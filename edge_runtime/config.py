@@ -14,15 +14,11 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from edge_runtime.yamlload import ConfigError, load_model
+from edge_runtime.yamlload import ConfigError, StrictModel, load_model
 
 _NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def default_node_id() -> str:
@@ -31,7 +27,7 @@ def default_node_id() -> str:
     return (slug or "node")[:63]
 
 
-class TlsConfig(_Strict):
+class TlsConfig(StrictModel):
     ca_file: Path | None = None
     """CA bundle that signed the broker's certificate; system CAs when unset."""
     cert_file: Path | None = None
@@ -41,7 +37,7 @@ class TlsConfig(_Strict):
     """Skip host-name verification (only for a broker addressed by IP on a trusted LAN)."""
 
 
-class BrokerConfig(_Strict):
+class BrokerConfig(StrictModel):
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
     keepalive_s: int = Field(30, ge=5, le=3600)
@@ -73,14 +69,14 @@ class BrokerConfig(_Strict):
         return None
 
 
-class HermesConfig(_Strict):
+class HermesConfig(StrictModel):
     enabled: bool = True
     """Answer `hermes/nlu/query` the way Rhasspy/Snips NLU services do."""
     site_ids: tuple[str, ...] = ()
     """Only answer these sites; empty answers every site."""
 
 
-class LimitsConfig(_Strict):
+class LimitsConfig(StrictModel):
     max_payload_bytes: int = Field(65536, ge=64)
     """Larger MQTT payloads are refused with an error event before being parsed."""
     max_text_chars: int = Field(500, ge=1)
@@ -89,7 +85,7 @@ class LimitsConfig(_Strict):
     """Requests waiting for the worker; beyond it new ones are refused, never dropped silently."""
 
 
-class NluConfig(_Strict):
+class NluConfig(StrictModel):
     threshold: float = Field(0.9, ge=0.0, le=1.0)
     """Below this confidence the answer is "not understood": a wrong action is worse than none.
 
@@ -99,7 +95,7 @@ class NluConfig(_Strict):
     """
 
 
-class NodeConfig(_Strict):
+class NodeConfig(StrictModel):
     node_id: str = Field(default_factory=default_node_id)
     language: str = "en"
     home: Path | None = None

@@ -17,18 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from edge_runtime.yamlload import ConfigError, Loc, parse_yaml, problem_at, validate
+from edge_runtime.yamlload import ConfigError, Loc, StrictModel, parse_yaml, problem_at, validate
 
 _ENTITY_ID = re.compile(r"^[a-z0-9_]+\..+$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Floor(_Strict):
+class Floor(StrictModel):
     id: str
     """Stable id that areas refer to."""
     name: str
@@ -37,7 +33,7 @@ class Floor(_Strict):
     """Other names people use for it."""
 
 
-class Area(_Strict):
+class Area(StrictModel):
     id: str
     name: str
     floor: str | None = None
@@ -45,7 +41,7 @@ class Area(_Strict):
     aliases: tuple[str, ...] = ()
 
 
-class Entity(_Strict):
+class Entity(StrictModel):
     id: str
     """Home Assistant entity id, `<domain>.<object id>`."""
     name: str
@@ -90,7 +86,7 @@ def _on_off(value: Any) -> Any:
     return value
 
 
-class Timer(_Strict):
+class Timer(StrictModel):
     """A running timer, as HA's fixtures describe them (used for timer questions)."""
 
     name: str | None = None
@@ -105,11 +101,11 @@ class Timer(_Strict):
     rounded_seconds_left: int = 0
 
 
-class MediaItem(_Strict):
+class MediaItem(StrictModel):
     title: str
 
 
-class Home(_Strict):
+class Home(StrictModel):
     language: str | None = None
     """Language of the names; the node's language wins when both are set."""
     floors: tuple[Floor, ...] = ()

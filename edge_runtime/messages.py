@@ -45,7 +45,7 @@ class TextRequest:
     def from_payload(cls, payload: bytes, max_bytes: int, max_chars: int) -> TextRequest:
         """Validate an MQTT payload `{"text": ..., "id": ..., "site_id": ...}`."""
         data = decode_json_object(payload, max_bytes)
-        request_id = _optional_str(data, "id")
+        request_id = optional_str(data, "id")
         text = data.get("text")
         if text is None:
             raise BadRequest("missing field 'text'", request_id)
@@ -56,8 +56,8 @@ class TextRequest:
         return cls.build(
             text,
             request_id,
-            _optional_str(data, "site_id"),
-            _optional_str(data, "session_id"),
+            optional_str(data, "site_id", request_id),
+            optional_str(data, "session_id", request_id),
             max_chars,
         )
 
@@ -99,11 +99,13 @@ def decode_json_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
     return data
 
 
-def _optional_str(data: dict[str, Any], key: str) -> str | None:
+def optional_str(data: dict[str, Any], key: str, request_id: str | None = None) -> str | None:
+    """A field that is absent, null or a string; anything else is bad input naming the field."""
     value = data.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise BadRequest(f"field {key!r} must be a string, not {type(value).__name__}")
+    kind = type(value).__name__
+    raise BadRequest(f"field {key!r} must be a string, not {kind}", request_id)
 
 
 @dataclass(frozen=True)

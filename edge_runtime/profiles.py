@@ -18,16 +18,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from edge_runtime.yamlload import ConfigError, parse_yaml, problem_at, validate
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from edge_runtime.yamlload import ConfigError, StrictModel, parse_yaml, problem_at, validate
 
 
-class DetectRules(_Strict):
+class DetectRules(StrictModel):
     """All given rules must hold for a profile to match; more rules = more specific."""
 
     device_tree_model: tuple[str, ...] = ()
@@ -42,18 +38,18 @@ class DetectRules(_Strict):
     max_ram_mb: int | None = None
 
 
-class Threads(_Strict):
+class Threads(StrictModel):
     intra_op: int = Field(2, ge=1)
     inter_op: int = Field(1, ge=1)
 
 
-class TierModel(_Strict):
+class TierModel(StrictModel):
     enabled: bool = True
     model: str | None = None
     """Catalog id of the model that serves the tier; rules need none."""
 
 
-class Tiers(_Strict):
+class Tiers(StrictModel):
     rules: TierModel = TierModel()
     encoder: TierModel = TierModel(enabled=False)
     generator: TierModel = TierModel(enabled=False)
@@ -62,12 +58,12 @@ class Tiers(_Strict):
         return [name for name in ("rules", "encoder", "generator") if getattr(self, name).enabled]
 
 
-class SttConfig(_Strict):
+class SttConfig(StrictModel):
     engine: str = "pocketsphinx"
     model: str | None = None
 
 
-class DeviceProfile(_Strict):
+class DeviceProfile(StrictModel):
     id: str
     name: str
     description: str = ""

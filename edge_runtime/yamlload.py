@@ -13,10 +13,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Loc = Sequence[int | str]
+
+
+class StrictModel(BaseModel):
+    """Base of every file-backed model: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ConfigError(Exception):

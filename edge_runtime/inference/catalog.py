@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from edge_runtime.yamlload import ConfigError, load_model
+from edge_runtime.yamlload import ConfigError, StrictModel, load_model
 
 Task = Literal[
     "sentence-embedding",
@@ -35,18 +35,14 @@ class ModelIntegrityError(Exception):
     """A model file is missing, truncated or differs from its catalog hash."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelFile(_Strict):
+class ModelFile(StrictModel):
     path: str
     """Relative to the models directory."""
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
 
 
-class CatalogModel(_Strict):
+class CatalogModel(StrictModel):
     id: str
     task: Task
     files: tuple[ModelFile, ...]
@@ -74,7 +70,7 @@ class CatalogModel(_Strict):
         raise KeyError(f"model {self.id} has no file {name!r}")
 
 
-class Catalog(_Strict):
+class Catalog(StrictModel):
     models: tuple[CatalogModel, ...] = ()
 
     def get(self, model_id: str) -> CatalogModel:

@@ -17,6 +17,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from edge_runtime.inference.encoder import model_inputs
+
 OUTSIDE = "O"
 TAG_PREFIXES = ("B-", "I-")
 
@@ -62,9 +64,7 @@ class IntentTagger:
     def analyze(self, words: list[str]) -> Analysis:
         encoding = self.tokenizer.encode(words, is_pretokenized=True)
         ids = np.array([encoding.ids], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-        if "token_type_ids" in self.input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
+        feeds = model_inputs(ids, np.ones_like(ids), self.input_names)
         logits = np.asarray(self.session.run(None, feeds)[0][0], dtype=np.float64)
         return Analysis(self._intents(logits[0]), self._tags(logits, encoding.word_ids, len(words)))
 

@@ -46,15 +46,22 @@ class SentenceEncoder:
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self.input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        return feeds
+        return model_inputs(ids, mask, self.input_names)
 
     def embed(self, texts: list[str]) -> Matrix:
         feeds = self.feeds(texts)
         hidden = self.session.run(None, feeds)[0]
         return mean_pool(np.asarray(hidden, dtype=np.float32), feeds["attention_mask"])
+
+
+def model_inputs(
+    ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64], input_names: set[str]
+) -> dict[str, npt.NDArray[np.int64]]:
+    """The feeds of a BERT-family graph; `token_type_ids` only where the graph takes it."""
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in input_names:
+        feeds["token_type_ids"] = np.zeros_like(ids)
+    return feeds
 
 
 def mean_pool(hidden: Matrix, mask: npt.NDArray[np.int64]) -> Matrix:

@@ -18,6 +18,7 @@ from edge_runtime.messages import (
     Recognition,
     TextRequest,
     decode_json_object,
+    optional_str,
 )
 
 
@@ -38,11 +39,8 @@ class HermesQuery:
         if not isinstance(text, str):
             problem = "missing field 'input'" if text is None else "field 'input' must be a string"
             raise BadRequest(problem, request_id)
-        site_id = data.get("siteId", "default")
-        session_id = data.get("sessionId")
-        for key, value in (("siteId", site_id), ("sessionId", session_id)):
-            if value is not None and not isinstance(value, str):
-                raise BadRequest(f"field {key!r} must be a string", request_id)
+        site_id = optional_str(data, "siteId", request_id) if "siteId" in data else "default"
+        session_id = optional_str(data, "sessionId", request_id)
         intent_filter = data.get("intentFilter")
         if intent_filter is not None and (
             not isinstance(intent_filter, list)

@@ -76,7 +76,9 @@ class EncoderTier:
         examples = examples_module.load_or_draw(
             cache_dir / f"examples-{key}.json", matcher.intents, self.lexicon.res
         )
-        self.slots = SlotFiller(matcher, self.lexicon, examples, context.home.context_area_name)
+        self.slots = SlotFiller(
+            matcher, self.lexicon, examples, context.home.context_area_name, self.list_variants
+        )
         matcher.compile_all()
         self.recognize(TextRequest(WARM_UP))  # the first command should not pay for lazy set-up
 

@@ -277,9 +277,9 @@ class Lexicon:
         unmatched = list(phrase.tokens)
         similarity = 1.0
         for word in window:
-            best = max(unmatched, key=lambda p: _word_similarity(word, p), default=None)
-            if best is not None and _word_similarity(word, best) >= TOKEN_FUZZY_MIN:
-                similarity = min(similarity, _word_similarity(word, best))
+            best = max(unmatched, key=lambda p: word_similarity(word, p), default=None)
+            if best is not None and word_similarity(word, best) >= TOKEN_FUZZY_MIN:
+                similarity = min(similarity, word_similarity(word, best))
                 unmatched.remove(best)
             elif phrase.kind != "name" or (
                 word not in self.res.generic_words and word not in self.res.stop_words
@@ -335,10 +335,6 @@ def _plural_of(said: Sequence[str], name: Sequence[str]) -> bool:
 
 def word_similarity(a: str, b: str) -> float:
     """Spelling similarity of two words; 0 for short words, which one letter changes entirely."""
-    return _word_similarity(a, b)
-
-
-def _word_similarity(a: str, b: str) -> float:
     if a == b:
         return 1.0
     shortest = min(len(a), len(b))

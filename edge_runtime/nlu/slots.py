@@ -105,6 +105,7 @@ class SlotFiller:
         lexicon: Lexicon,
         examples: ExampleIndex,
         context_area: str | None,
+        variants: dict[str, list[str]],
     ) -> None:
         self.matcher = matcher
         self.lexicon = lexicon
@@ -115,7 +116,8 @@ class SlotFiller:
             n for n, sl in intents.slot_lists.items() if isinstance(sl, RangeSlotList)
         }
         self.free_lists = wildcard_lists(intents)
-        self.list_variants = list_variants(intents)
+        self.list_variants = variants
+        """Every way each listed value can be said (see list_variants)."""
         self._matches: dict[tuple[str, str], RecognizeResult | None] = {}
         self._literal_cache: dict[str, frozenset[str]] = {}
 
