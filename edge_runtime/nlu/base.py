@@ -58,7 +58,3 @@ def register_tier(name: str) -> Callable[[TierFactory], TierFactory]:
 
 def tier_factory(name: str) -> TierFactory | None:
     return _FACTORIES.get(name)
-
-
-def known_tiers() -> list[str]:
-    return list(_FACTORIES)

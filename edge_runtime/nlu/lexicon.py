@@ -264,9 +264,6 @@ class Lexicon:
             return 0.0
         return self._align(window, phrase, sentence)
 
-    def is_generic(self, tokens: Sequence[str]) -> bool:
-        return self._is_generic(tuple(tokens))
-
     def _is_generic(self, window: tuple[str, ...]) -> bool:
         return all(t in self.res.generic_words or t in self.res.stop_words for t in window)
 
