@@ -248,6 +248,8 @@ class Lexicon:
         phrase = self.phrases[index]
         if phrase.kind == "name" and self._is_generic(window) and ratio < 1.0:
             return 0.0
+        if len(window) == 1 == len(phrase.tokens) and ratio < 1.0:
+            return 0.0  # one word for one word is a spelling slip: word_similarity decides
         if abs(len(window) - len(phrase.tokens)) > 1:
             return 0.0
         if any(is_number(w) and w not in phrase.tokens for w in window):
