@@ -4,6 +4,7 @@ edge-runtime run [--config node.yaml]        the daemon (MQTT)
 edge-runtime ask "turn on the kitchen lights"
 edge-runtime nlu --home home.yaml --jsonl    one JSON answer per stdin line
 edge-runtime profiles                        device profiles and which one fits
+edge-runtime peers [--json]                  the live network of nodes
 """
 
 from __future__ import annotations
@@ -244,6 +245,30 @@ def profiles(profile: str | None, as_json: bool) -> None:
         f"{facts.ram_mb} MB RAM."
     )
     click.echo(f"Using {selection.profile.id}: {selection.why}")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the peers as JSON.")
+@click.option("--wait", "listen_s", default=1.0, show_default=True, help="Seconds to listen.")
+def peers(config_path: Path | None, as_json: bool, listen_s: float) -> None:
+    """Show the live network: every node's status, profile, tiers, domains and load."""
+    from edge_runtime.config import load_config
+    from edge_runtime.mesh.watch import BrokerUnreachable, snapshot, table_lines
+
+    config = _or_fail(lambda: load_config(config_path))
+    try:
+        rows = snapshot(config, listen_s)
+    except BrokerUnreachable as exc:
+        _fail(f"{exc} (set broker.host/port in the config)")
+        return
+    if as_json:
+        click.echo(json.dumps([row.to_json() for row in rows], indent=2))
+    elif not rows:
+        click.echo(f"no nodes under '{config.topic_prefix}/' on the broker")
+    else:
+        for line in table_lines(rows):
+            click.echo(line)
 
 
 @main.group()

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from edge_runtime.mesh.topics import POOL_LEVEL
 from edge_runtime.yamlload import ConfigError, StrictModel, load_model
 
 _NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -95,6 +96,43 @@ class NluConfig(StrictModel):
     """
 
 
+class NetworkConfig(StrictModel):
+    """How this node works with its peers (docs/mqtt.md, "The network")."""
+
+    enabled: bool = True
+    """Route what this node cannot serve to peers, and serve what peers route here."""
+    domains: tuple[str, ...] | None = None
+    """Intent domains served here (`light`, `lock`, `timer` ...); all when unset. A request in
+    another domain goes to a peer that serves it, or is not recognized."""
+    deadline_ms: int = Field(1500, ge=50, le=60_000)
+    """How long one peer may take before the request fails over to the next."""
+    max_peers_tried: int = Field(3, ge=1)
+    pools: tuple[str, ...] = ()
+    """Pools this node joins: requests on `<prefix>/pool/<name>/request` are balanced by the
+    broker's shared subscription over the pool's members."""
+    capabilities_interval_s: float = Field(30.0, ge=1.0)
+    """Capabilities are republished at least this often (and when the load changes); a peer
+    not heard of for three intervals leaves the table."""
+    remembered_ids: int = Field(10_000, ge=100)
+    """Request ids remembered, so a retried request is never executed twice."""
+    remember_s: float = Field(600.0, ge=1.0)
+
+    @field_validator("pools")
+    @classmethod
+    def _pools_are_topic_levels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pool in value:
+            if not _NODE_ID.match(pool):
+                raise ValueError(f"pool {pool!r}: use a-z, 0-9, '-' or '_' (a topic level)")
+        return value
+
+
+class DiscoveryConfig(StrictModel):
+    """Home Assistant MQTT discovery: the node appears as a device with its last command."""
+
+    enabled: bool = True
+    prefix: str = "homeassistant"
+
+
 class NodeConfig(StrictModel):
     node_id: str = Field(default_factory=default_node_id)
     language: str = "en"
@@ -107,6 +145,8 @@ class NodeConfig(StrictModel):
     hermes: HermesConfig = HermesConfig()
     limits: LimitsConfig = LimitsConfig()
     nlu: NluConfig = NluConfig()
+    network: NetworkConfig = NetworkConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     cache_dir: Path | None = None
     """What tiers prepare once (example banks); `$EDGE_RUNTIME_CACHE` or ~/.cache when unset."""
@@ -118,6 +158,8 @@ class NodeConfig(StrictModel):
             raise ValueError(
                 "must be 1-63 characters of a-z, 0-9, '-' or '_' (it becomes an MQTT topic level)"
             )
+        if value == POOL_LEVEL:
+            raise ValueError(f"{POOL_LEVEL!r} is reserved for the topics of node pools")
         return value
 
     @field_validator("topic_prefix")

@@ -1,15 +1,24 @@
 """The node daemon: wires the MQTT client to the NLU cascade and owns the lifecycle.
 
-Threads: paho's network thread only queues inbound messages (bounded queue);
-the main thread is the single worker that validates, recognizes and
-publishes, so requests are answered in the order they came. Bad input of any
-kind becomes an event on `edge/<node>/error` and the loop goes on. SIGTERM or
-SIGINT stops intake, answers what is already queued, publishes the retained
-`offline` status and disconnects: no request that was accepted is lost.
+Threads: paho's network thread only queues inbound messages (`Inbox`: bounded
+requests, and control messages that jump the queue); the main thread is the
+single worker that validates, recognizes, routes and publishes, so requests
+are answered in the order they came and the routing state needs no locks.
+Bad input of any kind becomes an event on `edge/<node>/error` and the loop
+goes on. SIGTERM or SIGINT stops intake, answers what is already queued (and
+waits for requests out at peers, within their deadline), publishes the
+retained `offline` status and disconnects: no accepted request is lost.
+
+The network (docs/mqtt.md): what the local cascade cannot serve (nothing above
+threshold, or a domain this node does not serve) goes to a peer through the
+`Router`; requests from peers and pools are answered on their response topic.
+Every request id is remembered for a while, so a repeat is never executed
+twice: the origin drops it, a serving peer sends its stored reply again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import signal
@@ -19,25 +28,36 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 from edge_runtime import __version__
-from edge_runtime.mesh import hermes
+from edge_runtime.inbox import Inbox
+from edge_runtime.mesh import discovery, hermes
 from edge_runtime.mesh.client import Inbound, LastWill, MqttClient
+from edge_runtime.mesh.peers import Capabilities, Load, PeerTable
+from edge_runtime.mesh.recent import Recent
+from edge_runtime.mesh.router import Need, Router
 from edge_runtime.mesh.topics import (
     HERMES_NLU_QUERY,
     STATUS_OFFLINE,
     STATUS_ONLINE,
     NodeTopics,
+    peer_capabilities_filter,
+    peer_of,
+    peer_status_filter,
+    pool_request,
+    pool_subscription,
 )
 from edge_runtime.messages import (
     BadRequest,
     ErrorEvent,
+    Intent,
     Recognition,
+    RoutedRequest,
     TextRequest,
     dumps,
 )
 from edge_runtime.nlu.cascade import Cascade
+from edge_runtime.nlu.domains import all_domains, intent_domain
 from edge_runtime.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -46,6 +66,8 @@ POLL_S = 0.2
 DRAIN_LIMIT_S = 10.0
 BROKER_PATIENCE_S = 3.0
 LATENCY_WINDOW = 200
+CAPABILITIES_MIN_GAP_S = 1.0
+"""Load changes republish the capabilities, but not more often than this."""
 
 
 @dataclass(frozen=True)
@@ -56,37 +78,72 @@ class LocalRequest:
     reply: Callable[[Recognition], None]
 
 
+@dataclass(frozen=True)
+class Connected:
+    """The client (re)connected: publish presence, capabilities and discovery again."""
+
+
+Item = Inbound | LocalRequest | Connected
+Deliver = Callable[[Recognition], None]
+
+
 class Daemon:
-    """One node: answers typed commands and Hermes queries over MQTT until stopped."""
+    """One node: answers typed commands, Hermes queries and peers' requests until stopped."""
 
     def __init__(self, runtime: Runtime, cascade: Cascade) -> None:
         self.runtime = runtime
         self.config = runtime.config
+        self.network = self.config.network
         self.cascade = cascade
         self.topics = NodeTopics(self.config.topic_prefix, self.config.node_id)
-        self.inbox: queue.Queue[Inbound | LocalRequest] = queue.Queue(
-            maxsize=self.config.limits.queue_size
-        )
+        self.inbox: Inbox[Item] = Inbox(self.config.limits.queue_size)
         self.stopping = threading.Event()
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.domains = list(self.network.domains or all_domains(runtime.home))
+        self.peers = PeerTable(self.config.node_id)
+        self.router = Router(
+            self.config.node_id,
+            self.peers,
+            self._send_to_peer,
+            self.network.deadline_ms / 1000,
+            self.network.max_peers_tried,
+        )
+        self.answered: Recent[str, bool] = Recent(
+            self.network.remembered_ids, self.network.remember_s
+        )
+        self.replies: Recent[tuple[str, str], bytes] = Recent(
+            self.network.remembered_ids, self.network.remember_s
+        )
+        self._published_load: tuple[int, float | None] | None = None
+        self._published_at = -1e9
         self.client = MqttClient(
             self.config.broker,
             self.config.client_id,
-            self.inbox,
+            self._accept,
             self._subscriptions(),
             LastWill(self.topics.status, STATUS_OFFLINE),
-            on_online=self._publish_presence,
-            on_overflow=self._refuse_overflow,
+            on_online=lambda: self.inbox.put_control(Connected()),
         )
         self._handlers: dict[str, Callable[[Inbound], None]] = {
             self.topics.text: self._handle_text,
             HERMES_NLU_QUERY: self._handle_hermes_query,
+            self.topics.request: self._handle_peer_request,
+            self.topics.reply: self._handle_reply,
+            **{
+                pool_request(self.config.topic_prefix, pool): self._handle_peer_request
+                for pool in self.network.pools
+            },
         }
 
     def _subscriptions(self) -> list[str]:
+        prefix = self.config.topic_prefix
         topics = [self.topics.text]
         if self.config.hermes.enabled:
             topics.append(HERMES_NLU_QUERY)
+        if self.network.enabled:
+            topics += [self.topics.request, self.topics.reply]
+            topics += [peer_status_filter(prefix), peer_capabilities_filter(prefix)]
+            topics += [pool_subscription(prefix, pool) for pool in self.network.pools]
         return topics
 
     # --- lifecycle ---
@@ -107,7 +164,7 @@ class Daemon:
         started = time.monotonic()
         warned = False
         while not self.stopping.is_set():
-            self._serve_one(POLL_S)
+            self._serve_one(self._wait_s())
             waited = time.monotonic() - started
             if not warned and waited > BROKER_PATIENCE_S and not self.client.connected.is_set():
                 warned = True
@@ -129,34 +186,84 @@ class Daemon:
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
 
+    def _wait_s(self) -> float:
+        """Sleep until the next message, route deadline or capabilities refresh, at most POLL_S."""
+        deadline = self.router.next_deadline()
+        if deadline is None:
+            return POLL_S
+        return min(POLL_S, max(0.0, deadline - time.monotonic()))
+
     def _drain(self) -> None:
-        """Answer what was accepted before the stop, within a bounded time."""
+        """Answer what was accepted before the stop, and what is out at peers, in bounded time."""
         deadline = time.monotonic() + DRAIN_LIMIT_S
-        while not self.inbox.empty() and time.monotonic() < deadline:
-            self._serve_one(0)
-        if not self.inbox.empty():
-            log.warning("stopping with %d requests unanswered", self.inbox.qsize())
+        while (not self.inbox.empty() or self.router.pending) and time.monotonic() < deadline:
+            self._serve_one(min(POLL_S, self._wait_s()) if self.router.pending else 0.0)
+        if not self.inbox.empty() or self.router.pending:
+            log.warning(
+                "stopping with %d requests unanswered",
+                self.inbox.requests_waiting() + len(self.router.pending),
+            )
 
     def _serve_one(self, timeout: float) -> None:
-        try:
-            message = self.inbox.get(timeout=timeout) if timeout else self.inbox.get_nowait()
-        except queue.Empty:
-            return
-        if isinstance(message, LocalRequest):
-            self._serve_local(message)
-            return
-        handler = self._handlers.get(message.topic)
-        if handler is None:
-            return
-        try:
-            handler(message)
-        except BadRequest as exc:
-            self._report(ErrorEvent(str(exc), message.topic, self.config.node_id, exc.request_id))
-        except Exception as exc:  # the loop boundary: report, log, keep serving
-            log.exception("internal error on %s", message.topic)
-            self._report(ErrorEvent(f"internal error: {exc}", message.topic, self.config.node_id))
+        item = self.inbox.get(timeout)
+        self.router.expire()
+        if item is not None:
+            self._dispatch(item)
+        self._refresh_capabilities()
 
-    # --- handlers (worker thread) ---
+    def _dispatch(self, item: Item) -> None:
+        if isinstance(item, Connected):
+            self._publish_presence()
+            return
+        if isinstance(item, LocalRequest):
+            self._serve_local(item)
+            return
+        try:
+            self._handle(item)
+        except BadRequest as exc:
+            self._report(ErrorEvent(str(exc), item.topic, self.config.node_id, exc.request_id))
+        except Exception as exc:  # the loop boundary: report, log, keep serving
+            log.exception("internal error on %s", item.topic)
+            self._report(ErrorEvent(f"internal error: {exc}", item.topic, self.config.node_id))
+
+    def _handle(self, message: Inbound) -> None:
+        handler = self._handlers.get(message.topic)
+        if handler is not None:
+            handler(message)
+            return
+        peer = peer_of(self.config.topic_prefix, message.topic)
+        if peer is None:
+            return
+        node, leaf = peer
+        if leaf == "status" and self.peers.on_status(node, message.payload):
+            self.router.on_peer_gone(node)
+        elif leaf == "capabilities":
+            self.peers.on_capabilities(node, message.payload)
+
+    # --- inbound (paho's network thread): queue and return ---
+
+    def _accept(self, message: Inbound) -> None:
+        """Replies and peers' status/capabilities jump the queue; requests wait their turn."""
+        own = message.topic in self._handlers and message.topic != self.topics.reply
+        if not own and (
+            message.topic == self.topics.reply
+            or peer_of(self.config.topic_prefix, message.topic) is not None
+        ):
+            self.inbox.put_control(message)
+            return
+        try:
+            self.inbox.put(message)
+        except queue.Full:
+            self._report(
+                ErrorEvent(
+                    f"queue full ({self.inbox.capacity} waiting); request refused, "
+                    "send it again later",
+                    message.topic,
+                    self.config.node_id,
+                )
+            )
+
+    # --- requests (worker thread) ---
 
     def _recognize(self, request: TextRequest) -> Recognition:
         recognition = self.cascade.recognize(request)
@@ -172,6 +279,42 @@ class Daemon:
         )
         return recognition
 
+    def _served_here(self, intent: Intent | None) -> bool:
+        return intent is None or intent_domain(intent, self.runtime.home) in self.domains
+
+    def _need(self, intent: Intent | None) -> Need | None:
+        """What to ask a peer for, or None when the local answer stands."""
+        if not self.network.enabled:
+            return None
+        if intent is None:
+            return Need(self.config.language, tiers_here=tuple(self.cascade.tier_names))
+        domain = intent_domain(intent, self.runtime.home)
+        return None if domain in self.domains else Need(self.config.language, domain=domain)
+
+    def _answer(self, request: TextRequest, deliver: Deliver) -> None:
+        """Recognize here or at a peer; `deliver` is called exactly once per request id."""
+        if self.answered.get(request.id):
+            log.info("id=%s was answered already; the repeat is dropped", request.id)
+            return
+        self.answered.put(request.id, True)
+        started = time.monotonic()
+        recognition = self._recognize(request)
+        need = self._need(recognition.intent)
+        if need is None:
+            deliver(recognition)
+            return
+
+        def finish(intent: Intent | None) -> None:
+            latency_ms = (time.monotonic() - started) * 1000
+            deliver(Recognition(request, intent, latency_ms, self.config.node_id))
+
+        if not self.router.route(request, need, finish):
+            log.info("id=%s: no live peer serves it; not understood", request.id)
+            finish(None)
+
+    def _publish_intent(self, recognition: Recognition) -> None:
+        self.client.publish(self.topics.intent, dumps(recognition.to_event()))
+
     def submit_local(self, text: str, reply: Callable[[Recognition], None]) -> None:
         """Queue a command typed at the console (any thread); answered in order with the rest."""
         self.inbox.put(LocalRequest(text, reply))
@@ -184,17 +327,19 @@ class Daemon:
         except BadRequest as exc:
             log.warning("console: %s", exc)
             return
-        recognition = self._recognize(request)
-        local.reply(recognition)
-        self.client.publish(self.topics.intent, dumps(recognition.to_event()))
+
+        def deliver(recognition: Recognition) -> None:
+            local.reply(recognition)
+            self._publish_intent(recognition)
+
+        self._answer(request, deliver)
 
     def _handle_text(self, message: Inbound) -> None:
         limits = self.config.limits
         request = TextRequest.from_payload(
             message.payload, limits.max_payload_bytes, limits.max_text_chars
         )
-        recognition = self._recognize(request)
-        self.client.publish(self.topics.intent, dumps(recognition.to_event()))
+        self._answer(request, self._publish_intent)
 
     def _handle_hermes_query(self, message: Inbound) -> None:
         limits = self.config.limits
@@ -204,39 +349,102 @@ class Daemon:
         site_ids = self.config.hermes.site_ids
         if site_ids and query.request.site_id not in site_ids:
             return
-        topic, payload = hermes.answer(query, self._recognize(query.request))
-        self.client.publish(topic, dumps(payload))
 
-    # --- outbound (any thread) ---
+        def deliver(recognition: Recognition) -> None:
+            topic, payload = hermes.answer(query, recognition)
+            self.client.publish(topic, dumps(payload))
+
+        self._answer(query.request, deliver)
+
+    def _handle_peer_request(self, message: Inbound) -> None:
+        """A request from a peer or a pool client: answer here, never route it on."""
+        limits = self.config.limits
+        routed = RoutedRequest.from_payload(
+            message.payload, limits.max_payload_bytes, limits.max_text_chars, message.response_topic
+        )
+        assert routed.reply_to is not None  # from_payload refuses a request with no way back
+        key = (routed.origin or "", routed.request.id)
+        stored = self.replies.get(key)
+        if stored is None:
+            recognition = self._recognize(routed.request)
+            if not self._served_here(recognition.intent):
+                recognition = dataclasses.replace(recognition, intent=None)
+            stored = dumps(recognition.to_event())
+            self.replies.put(key, stored)
+        else:
+            log.info("id=%s from %s was answered already; same reply again", *key[::-1])
+        self.client.publish_reply(routed.reply_to, stored, message.correlation_data)
+
+    def _handle_reply(self, message: Inbound) -> None:
+        self.router.on_reply(message.correlation_data, message.payload)
+
+    def _send_to_peer(self, peer: str, payload: bytes, correlation: bytes, expiry_s: float) -> None:
+        topic = NodeTopics(self.config.topic_prefix, peer).request
+        self.client.publish_request(topic, payload, self.topics.reply, correlation, expiry_s)
+
+    # --- outbound ---
 
     def _report(self, event: ErrorEvent) -> None:
         log.warning("bad input on %s (id=%s): %s", event.topic, event.request_id, event.error)
         self.client.publish(self.topics.error, dumps(event.to_json()))
 
-    def _refuse_overflow(self, message: Inbound) -> None:
-        self._report(
-            ErrorEvent(
-                f"queue full ({self.inbox.maxsize} waiting); request refused, send it again later",
-                message.topic,
-                self.config.node_id,
-            )
-        )
-
-    def capabilities(self) -> dict[str, Any]:
+    def _load(self) -> Load:
         ordered = sorted(self.latencies)
         p95 = ordered[int(0.95 * (len(ordered) - 1))] if ordered else None
-        return {
-            "v": 1,
-            "node": self.config.node_id,
-            "profile": self.runtime.profile_id,
-            "version": __version__,
-            "tiers": self.cascade.tier_names,
-            "languages": [self.config.language],
-            "domains": sorted(self.runtime.home.domains),
-            "hermes": self.config.hermes.enabled,
-            "load": {"queue": self.inbox.qsize(), "p95_ms": round(p95, 2) if p95 else None},
-        }
+        waiting = self.inbox.requests_waiting() + len(self.router.pending)
+        return Load(waiting, round(p95, 2) if p95 is not None else None)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            node=self.config.node_id,
+            profile=self.runtime.profile_id,
+            version=__version__,
+            tiers=tuple(self.cascade.tier_names),
+            languages=(self.config.language,),
+            domains=tuple(self.domains),
+            pools=self.network.pools,
+            load=self._load(),
+            interval_s=self.network.capabilities_interval_s,
+            sent_at=time.time(),
+        )
+
+    def _publish_capabilities(self) -> None:
+        caps = self.capabilities()
+        document = {**caps.to_json(), "hermes": self.config.hermes.enabled}
+        self.client.publish(self.topics.capabilities, dumps(document), retain=True)
+        self._published_load = _load_signature(caps.load)
+        self._published_at = time.monotonic()
+
+    def _refresh_capabilities(self) -> None:
+        """Republish on a load change (at most once a second) and at the configured interval."""
+        if not self.client.connected.is_set():
+            return
+        since = time.monotonic() - self._published_at
+        changed = _load_signature(self._load()) != self._published_load
+        if since >= self.network.capabilities_interval_s or (
+            changed and since >= CAPABILITIES_MIN_GAP_S
+        ):
+            self._publish_capabilities()
 
     def _publish_presence(self) -> None:
         self.client.publish(self.topics.status, STATUS_ONLINE, retain=True)
-        self.client.publish(self.topics.capabilities, dumps(self.capabilities()), retain=True)
+        self._publish_capabilities()
+        if self.config.discovery.enabled:
+            device = discovery.NodeDevice(
+                self.config.node_id,
+                self.runtime.profile_id,
+                __version__,
+                self.topics.status,
+                self.topics.intent,
+            )
+            for topic, payload in discovery.discovery_messages(
+                device, self.cascade.intent_names(), self.config.discovery.prefix
+            ):
+                self.client.publish(topic, payload, retain=True)
+
+
+def _load_signature(load: Load) -> tuple[int, float | None]:
+    """Load rounded so that noise does not republish: queue by decade, p95 to 2 digits."""
+    queue_class = 0 if load.queue == 0 else len(str(load.queue))
+    p95 = None if load.p95_ms is None else float(f"{load.p95_ms:.2g}")
+    return queue_class, p95

@@ -44,7 +44,10 @@ class TextRequest:
     @classmethod
     def from_payload(cls, payload: bytes, max_bytes: int, max_chars: int) -> TextRequest:
         """Validate an MQTT payload `{"text": ..., "id": ..., "site_id": ...}`."""
-        data = decode_json_object(payload, max_bytes)
+        return cls.from_json(decode_json_object(payload, max_bytes), max_chars)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], max_chars: int) -> TextRequest:
         request_id = optional_str(data, "id")
         text = data.get("text")
         if text is None:
@@ -80,6 +83,52 @@ class TextRequest:
                 request_id,
             )
         return cls(text, request_id or new_request_id(), site_id, session_id)
+
+
+@dataclass(frozen=True)
+class RoutedRequest:
+    """A request one node hands to another (or a client to a pool), with its way back.
+
+    The way back is the MQTT 5 response topic and correlation data; `reply_to` in the
+    payload serves clients limited to MQTT 3.1.1. `origin` and the request id together
+    name the request across the network, so a repeat is never run twice.
+    """
+
+    request: TextRequest
+    origin: str | None
+    reply_to: str | None
+    deadline_ms: int | None = None
+
+    @classmethod
+    def from_payload(
+        cls, payload: bytes, max_bytes: int, max_chars: int, response_topic: str | None
+    ) -> RoutedRequest:
+        data = decode_json_object(payload, max_bytes)
+        request = TextRequest.from_json(data, max_chars)
+        reply_to = response_topic or optional_str(data, "reply_to", request.id)
+        if not reply_to:
+            raise BadRequest(
+                "a request needs a way back: an MQTT 5 response topic or a 'reply_to' field",
+                request.id,
+            )
+        deadline = data.get("deadline_ms")
+        return cls(
+            request,
+            optional_str(data, "origin", request.id),
+            reply_to,
+            deadline if isinstance(deadline, int) else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": PROTOCOL_VERSION,
+            "id": self.request.id,
+            "text": self.request.text,
+            "site_id": self.request.site_id,
+            "session_id": self.request.session_id,
+            "origin": self.origin,
+            "deadline_ms": self.deadline_ms,
+        }
 
 
 def decode_json_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
@@ -133,6 +182,34 @@ class Intent:
     def slot_values(self) -> dict[str, Any]:
         return {name: slot.value for name, slot in self.slots.items()}
 
+    def slot_words(self) -> dict[str, str]:
+        return {name: slot.text for name, slot in self.slots.items()}
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Intent | None:
+        """The intent of an event another node published (`to_event`), or None if it has none."""
+        name = event.get("intent")
+        if name is None:
+            return None
+        slots, words = event.get("slots"), event.get("slot_words") or {}
+        confidence, tier, node = event.get("confidence"), event.get("tier"), event.get("node")
+        if not (
+            isinstance(name, str)
+            and isinstance(slots, dict)
+            and isinstance(words, dict)
+            and isinstance(confidence, int | float)
+            and isinstance(tier, str)
+            and isinstance(node, str)
+        ):
+            raise BadRequest("an intent event needs intent, slots, confidence, tier and node")
+        return cls(
+            name,
+            {key: SlotValue(value, str(words.get(key, value))) for key, value in slots.items()},
+            float(confidence),
+            tier,
+            node,
+        )
+
 
 @dataclass(frozen=True)
 class Recognition:
@@ -161,6 +238,7 @@ class Recognition:
             "v": PROTOCOL_VERSION,
             "id": self.request.id,
             **self.to_jsonl(),
+            "slot_words": self.intent.slot_words() if self.intent else {},
             "node": self.intent.node if self.intent else self.node,
             "origin": self.node,
             "site_id": self.request.site_id,

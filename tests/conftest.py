@@ -7,6 +7,7 @@ its own config, so a test can stop and restart it under a running node.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import queue
@@ -26,6 +27,8 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_FIXTURES = REPO.parent / "shared" / "eval" / "ha-intents-en" / "_fixtures.yaml"
@@ -66,12 +69,21 @@ class Broker:
     directory: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    persistent: bool = False
+    """Keep sessions and queued QoS 1 messages across a restart (saved on a clean stop)."""
 
     def start(self) -> None:
         config = self.directory / "mosquitto.conf"
+        # Mosquitto started as root drops to the `mosquitto` user unless told otherwise, and
+        # could then not write its database into the test's directory.
+        persistence = (
+            f"persistence true\npersistence_location {self.directory}/\nuser {getpass.getuser()}\n"
+            if self.persistent
+            else "persistence false\n"
+        )
         config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            "set_tcp_nodelay true\npersistence false\n"
+            f"set_tcp_nodelay true\nmax_queued_messages 100000\n{persistence}"
         )
         log = (self.directory / "mosquitto.log").open("ab")
         self.process = subprocess.Popen(
@@ -110,33 +122,66 @@ class Received:
     topic: str
     payload: bytes
     retain: bool
+    properties: Any = None
 
     def json(self) -> Any:
         return json.loads(self.payload)
 
 
+def _nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the nodes do
+
+
 class Probe:
     """A test's own MQTT client: publishes, and collects what arrives on its subscriptions."""
 
-    def __init__(self, port: int, topics: list[str]) -> None:
+    def __init__(self, port: int, topics: list[str], *, persistent: bool = False) -> None:
         self.messages: queue.Queue[Received] = queue.Queue()
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"probe-{uuid.uuid4().hex[:8]}",
             protocol=MQTTProtocolVersion.MQTTv5,
         )
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(1, 1)
         self.topics = topics
-        self.client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in self.topics])
+        self.client.on_connect = lambda c, *_: c.subscribe([(t, 2) for t in self.topics])
         self.client.on_message = lambda _c, _u, m: self.messages.put(
-            Received(m.topic, bytes(m.payload), bool(m.retain))
+            Received(m.topic, bytes(m.payload), bool(m.retain), m.properties)
         )
-        self.client.connect("127.0.0.1", port)
+        self.client.on_socket_open = _nodelay
+        properties = None
+        if persistent:  # the broker keeps our subscriptions and queues what we miss
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", port, clean_start=not persistent, properties=properties)
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes | str | dict[str, Any]) -> None:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str | dict[str, Any],
+        *,
+        wait: bool = True,
+        properties: Properties | None = None,
+    ) -> mqtt.MQTTMessageInfo:
         if isinstance(payload, dict):
             payload = json.dumps(payload)
-        self.client.publish(topic, payload, qos=1).wait_for_publish(TIMEOUT_S)
+        info = self.client.publish(topic, payload, qos=1, properties=properties)
+        if wait:
+            info.wait_for_publish(TIMEOUT_S)
+        return info
+
+    def drain(self, seconds: float) -> list[Received]:
+        """Everything that arrives within `seconds`."""
+        found: list[Received] = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                found.append(self.messages.get(timeout=left))
+            except queue.Empty:
+                break
+        return found
 
     def wait_for(
         self,
@@ -164,8 +209,8 @@ class Probe:
 def probe_factory(broker: Broker) -> Iterator[Callable[..., Probe]]:
     probes: list[Probe] = []
 
-    def make(topics: list[str], port: int | None = None) -> Probe:
-        probe = Probe(port or broker.port, topics)
+    def make(topics: list[str], port: int | None = None, persistent: bool = False) -> Probe:
+        probe = Probe(port or broker.port, topics, persistent=persistent)
         probes.append(probe)
         return probe
 

@@ -154,6 +154,7 @@ class FixedTier:
     name: str
     answer: Intent | None
     asked: list[str] = field(default_factory=list)
+    intent_names: frozenset[str] = frozenset({"HassTurnOn"})
 
     def recognize(self, request: TextRequest) -> Intent | None:
         self.asked.append(request.text)

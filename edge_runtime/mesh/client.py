@@ -1,7 +1,8 @@
 """One long-lived MQTT 5 connection per node, on paho-mqtt 2.x.
 
 paho's network thread owns the socket: it reconnects by itself with back-off,
-and our callbacks only hand inbound messages to a bounded queue and return.
+and our callbacks only hand inbound messages to `on_message` (the daemon queues
+them) and return.
 The node's work happens in the daemon's own worker. On every (re)connect the
 client subscribes again and calls `on_online`, so retained status and
 capabilities are republished after a broker restart. TCP_NODELAY is set on
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
+import math
 import socket
 import ssl
 import threading
@@ -58,17 +59,15 @@ class MqttClient:
         self,
         broker: BrokerConfig,
         client_id: str,
-        inbox: queue.Queue[Any],
+        on_message: Callable[[Inbound], None],
         subscriptions: list[str],
-        will: LastWill,
+        will: LastWill | None,
         on_online: Callable[[], None],
-        on_overflow: Callable[[Inbound], None],
     ) -> None:
         self.broker = broker
-        self.inbox = inbox
+        self.on_inbound = on_message
         self.subscriptions = subscriptions
         self.on_online = on_online
-        self.on_overflow = on_overflow
         self.connected = threading.Event()
         self._client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -77,7 +76,8 @@ class MqttClient:
         )
         # Publishes made while the broker is away wait in paho's queue, within a bound.
         self._client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
-        self._client.will_set(will.topic, will.payload, qos=1, retain=True)
+        if will is not None:
+            self._client.will_set(will.topic, will.payload, qos=1, retain=True)
         self._client.reconnect_delay_set(
             max(1, round(broker.reconnect_min_s)), max(1, round(broker.reconnect_max_s))
         )
@@ -119,6 +119,30 @@ class MqttClient:
     ) -> mqtt.MQTTMessageInfo:
         """Queue a publish; paho sends it now or after the next reconnect (QoS 1)."""
         return self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def publish_request(
+        self,
+        topic: str,
+        payload: bytes,
+        response_topic: str,
+        correlation: bytes,
+        expiry_s: float,
+    ) -> mqtt.MQTTMessageInfo:
+        """A QoS 1 request with its MQTT 5 way back; the broker drops it once it is stale."""
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = response_topic
+        properties.CorrelationData = correlation
+        properties.MessageExpiryInterval = max(1, math.ceil(expiry_s))
+        return self._client.publish(topic, payload, qos=1, properties=properties)
+
+    def publish_reply(
+        self, topic: str, payload: bytes, correlation: bytes | None
+    ) -> mqtt.MQTTMessageInfo:
+        """The answer to a request, carrying the request's correlation data back."""
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if correlation is not None:
+            properties.CorrelationData = correlation
+        return self._client.publish(topic, payload, qos=1, properties=properties)
 
     def stop(self, final: tuple[str, bytes] | None = None) -> None:
         """Publish `final` (retained) and wait for it, then disconnect cleanly."""
@@ -165,10 +189,7 @@ class MqttClient:
             response_topic=getattr(props, "ResponseTopic", None),
             correlation_data=getattr(props, "CorrelationData", None),
         )
-        try:
-            self.inbox.put_nowait(inbound)
-        except queue.Full:
-            self.on_overflow(inbound)
+        self.on_inbound(inbound)
 
 
 def _set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:

@@ -16,6 +16,37 @@ def hermes_intent(intent_name: str) -> str:
     return HERMES_INTENT_PREFIX + intent_name
 
 
+POOL_LEVEL = "pool"
+"""`<prefix>/pool/<name>/request`: a node id may therefore not be `pool`."""
+
+
+def peer_status_filter(prefix: str) -> str:
+    return f"{prefix}/+/status"
+
+
+def peer_capabilities_filter(prefix: str) -> str:
+    return f"{prefix}/+/capabilities"
+
+
+def pool_request(prefix: str, pool: str) -> str:
+    """Where a client sends a request for any one node of a pool."""
+    return f"{prefix}/{POOL_LEVEL}/{pool}/request"
+
+
+def pool_subscription(prefix: str, pool: str) -> str:
+    """The shared subscription of a pool's members: the broker gives each request to one."""
+    return f"$share/{prefix}/{pool_request(prefix, pool)}"
+
+
+def peer_of(prefix: str, topic: str) -> tuple[str, str] | None:
+    """(`node`, `leaf`) of a topic `<prefix>/<node>/<leaf>`, or None for any other topic."""
+    head, _, rest = topic.partition("/")
+    node, _, leaf = rest.partition("/")
+    if head != prefix or not node or not leaf or "/" in leaf or node == POOL_LEVEL:
+        return None
+    return node, leaf
+
+
 @dataclass(frozen=True)
 class NodeTopics:
     """The topics of one node under a prefix (default `edge`)."""
@@ -50,3 +81,13 @@ class NodeTopics:
     def error(self) -> str:
         """Outbound reports of bad input; the node keeps serving."""
         return self._topic("error")
+
+    @property
+    def request(self) -> str:
+        """Inbound requests routed here by peers; answered on their MQTT 5 response topic."""
+        return self._topic("request")
+
+    @property
+    def reply(self) -> str:
+        """Where peers answer the requests this node routed to them."""
+        return self._topic("reply")

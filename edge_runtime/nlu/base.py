@@ -36,6 +36,8 @@ class NluContext:
 
 class Tier(Protocol):
     name: str
+    intent_names: frozenset[str]
+    """Every intent this tier can answer (Home Assistant's names)."""
 
     def recognize(self, request: TextRequest) -> Intent | None:
         """Best intent for the request, or None; never raises on odd text."""

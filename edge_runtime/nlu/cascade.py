@@ -34,6 +34,10 @@ class Cascade:
     def tier_names(self) -> list[str]:
         return [tier.name for tier in self.tiers]
 
+    def intent_names(self) -> list[str]:
+        """Every intent some tier can answer, sorted."""
+        return sorted(set().union(*(tier.intent_names for tier in self.tiers)))
+
     def best(self, request: TextRequest) -> Intent | None:
         """First intent at or above threshold, or None."""
         for tier in self.tiers:

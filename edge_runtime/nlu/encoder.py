@@ -66,6 +66,7 @@ class EncoderTier:
         self.node_id = context.node_id
         paraphrases = examples_module.paraphrase_templates(context.language)
         matcher = HomeMatcher(context.home, context.language, paraphrases)
+        self.intent_names = frozenset(matcher.intents.intents) - {NOT_A_COMMAND}
         self.list_variants = list_variants(matcher.intents)
         self.lexicon = Lexicon(context.home, context.language, self._content_phrases())
         self.device_class = {

@@ -189,6 +189,7 @@ class RulesTier:
 
     def __init__(self, home: Home, language: str, node_id: str) -> None:
         self.matcher = HomeMatcher(home, language)
+        self.intent_names = frozenset(self.matcher.intents.intents)
         self.node_id = node_id
         self.matcher.compile_all()
 
