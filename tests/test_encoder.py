@@ -64,6 +64,10 @@ def test_a_paraphrase_the_templates_do_not_list_is_understood_with_home_assistan
         "set the bedside lamp to -5 percent",  # a minus no template takes, never 5 percent
         "set a timer for 1,5 hours",  # a fraction the timer cannot take, never 1 hour
         "un",  # nothing that ties the sentence to any example
+        "paws the tv",  # no word that says what to do with it
+        "lock the garage door",  # a cover: "lock" never opens or closes one
+        "set a timer four 10 minutes",  # "four" said without a unit is no 4-hour timer
+        "pause the tee vee",  # a name it cannot read is not the whole room
     ],
 )
 def test_what_must_not_act_gets_no_confident_intent(encoder: EncoderTier, text: str) -> None:

@@ -39,10 +39,11 @@ from edge_runtime.inference.session import ModelLoadError, create_session
 from edge_runtime.messages import Intent, TextRequest
 from edge_runtime.nlu import examples as examples_module
 from edge_runtime.nlu.base import NluContext, NluError, register_tier
+from edge_runtime.nlu.domains import intent_domain
 from edge_runtime.nlu.lexicon import Lexicon, Phrase, Reading, Span
 from edge_runtime.nlu.rules import HomeMatcher, to_intent
 from edge_runtime.nlu.slots import CONTENT_LISTS, PLACES, SlotFiller, list_variants
-from edge_runtime.nlu.words import tokenize
+from edge_runtime.nlu.words import is_number, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class EncoderTier:
         self.device_class = {
             e.name: e.attributes.get("device_class") for e in context.home.entities
         }
+        self.home = context.home
         self.model = _load_model(model_id, context)
         key = examples_module.cache_key(context.language, self.lexicon.res, paraphrases)
         examples = examples_module.load_or_draw(
@@ -80,6 +82,7 @@ class EncoderTier:
         self.slots = SlotFiller(
             matcher, self.lexicon, examples, context.home.context_area_name, self.list_variants
         )
+        self.vocabulary = _vocabulary(examples, self.lexicon)
         matcher.compile_all()
         self.recognize(TextRequest(WARM_UP))  # the first command should not pay for lazy set-up
 
@@ -117,6 +120,33 @@ class EncoderTier:
         own, opposite = self.lexicon.res.intent_polarity.get(intent, (frozenset(), frozenset()))
         return bool(said & opposite) and not said & own
 
+    def says_nothing_of(self, intent: str, said: set[str]) -> bool:
+        """None of the words this intent needs (`intent_cues`) is said."""
+        cues = self.lexicon.res.intent_cues.get(intent)
+        return cues is not None and not said & cues
+
+    def guesses_the_place(self, intent: Intent, reading: Reading) -> bool:
+        """The node's own area stands in for a place nobody said, while words the templates and
+        the home never use were said: likely a name we could not read ("the tee vee",
+        "the guessed room"), so acting on the whole room here would be a guess."""
+        area = intent.slots.get("area")
+        if area is None or reading.of_kind("area") or reading.of_kind("floor"):
+            return False
+        in_spans = {i for span in reading.spans for i in range(span.start, span.end)}
+        return any(
+            token not in self.vocabulary and not is_number(token)
+            for i, token in enumerate(reading.tokens)
+            if i not in in_spans
+        )
+
+    def wrong_domain(self, intent: Intent, said: set[str]) -> bool:
+        """The sentence says a word of one domain ("lock") and the intent acts on another."""
+        acted_on = intent_domain(intent, self.home)
+        return any(
+            said & cues and domain != acted_on
+            for domain, cues in self.lexicon.res.domain_cues.items()
+        )
+
     def recognize(self, request: TextRequest) -> Intent | None:
         reading = self.lexicon.read(request.text)
         if reading.negated or reading.ambiguous:
@@ -128,17 +158,39 @@ class EncoderTier:
             "encoder: %r -> %s -> %s %s", request.text, words, analysis.intents[:3], analysis.tags
         )
         said = set(reading.tokens)
+        outside_names = set(words)  # the sentence with names replaced by placeholders
         for label, probability in analysis.intents[:INTENTS_TRIED]:
             if label == NONE or probability < MIN_INTENT_PROBABILITY:
                 return None
-            if self.says_the_opposite(label, said):
-                log.debug("encoder: %r says the opposite of %s", request.text, label)
+            if self.says_the_opposite(label, said) or self.says_nothing_of(label, said):
+                log.debug("encoder: %r does not say %s", request.text, label)
                 continue
             result = self.slots.fill(label, reading, words, free_text(words, analysis.tags))
-            if result is not None:
-                intent = to_intent(result, probability, self.name, self.node_id)
-                return dataclasses.replace(intent, confidence=probability)
+            if result is None:
+                continue
+            intent = to_intent(result, probability, self.name, self.node_id)
+            if self.wrong_domain(intent, outside_names) or self.guesses_the_place(intent, reading):
+                log.debug("encoder: %r does not fit %s %s", request.text, label, intent.slots)
+                continue
+            return dataclasses.replace(intent, confidence=probability)
         return None
+
+
+def _vocabulary(examples: examples_module.ExampleIndex, lexicon: Lexicon) -> frozenset[str]:
+    """Every word the templates, the home and the language's word lists use."""
+    res = lexicon.res
+    words = {
+        word
+        for groups in examples.by_intent.values()
+        for group in groups.values()
+        for example in group
+        for word in example.words
+    }
+    words |= set(lexicon.name_vocabulary) | set(res.units) | set(res.tens)
+    for known in (res.fillers, res.stop_words, res.generic_words, res.unit_words, res.negations):
+        words |= known
+    words |= set(res.units_of)
+    return frozenset(words)
 
 
 def free_text(words: list[str], tags: list[str]) -> list[str]:

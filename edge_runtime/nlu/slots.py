@@ -28,6 +28,8 @@ from edge_runtime.nlu.words import is_number, tokenize
 
 log = logging.getLogger(__name__)
 
+TIME_UNITS = frozenset({"hour", "minute", "second"})
+
 CONTENT_LISTS = frozenset({"color", "cover_classes", "color_temperature_names", "brightness_level"})
 """Listed values that carry meaning: an example may not drop them (HA list names are universal)."""
 PLACES = ("area", "floor")
@@ -206,13 +208,16 @@ class SlotFiller:
         )
 
     def _units_kept(self, reading: Reading, rebuilt: str) -> bool:
-        """ "10 minutes" must not come back as "10 seconds": every said unit follows its number."""
+        """ "10 minutes" must not come back as "10 seconds": every said unit follows its number,
+        and a number said without a unit does not become a duration ("a timer four 10 minutes"
+        is no 4-hour timer)."""
         tokens = tokenize(rebuilt)
         for number, unit in zip(reading.numbers, reading.units, strict=True):
-            if unit is None:
-                continue
             positions = [i for i, t in enumerate(tokens) if t == str(number)]
-            if not any(self.lexicon.unit_after(tokens, i) == unit for i in positions):
+            units_there = {self.lexicon.unit_after(tokens, i) for i in positions}
+            if unit is not None and unit not in units_there:
+                return False
+            if unit is None and positions and units_there <= TIME_UNITS:
                 return False
         return True
 

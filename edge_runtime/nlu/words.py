@@ -41,6 +41,11 @@ class LanguageResources:
     opposites: tuple[tuple[frozenset[str], frozenset[str]], ...]
     intent_polarity: dict[str, tuple[frozenset[str], frozenset[str]]]
     """Intent -> (words that say it, words that say its opposite)."""
+    intent_cues: dict[str, frozenset[str]]
+    """Intent -> words of which the encoder's answer needs one: without any, the sentence
+    never said to do that ("paws the tv" is no order to turn the TV on)."""
+    domain_cues: dict[str, frozenset[str]]
+    """Domain -> words that only make sense for it: "lock" never opens a cover."""
 
 
 @lru_cache(maxsize=8)
@@ -80,6 +85,14 @@ def language_resources(language: str) -> LanguageResources:
         intent_polarity={
             intent: (frozenset(strings(intent, own)), frozenset(strings(intent, opposite)))
             for intent, (own, opposite) in (data.get("intent_polarity") or {}).items()
+        },
+        intent_cues={
+            intent: frozenset(strings(intent, cues))
+            for intent, cues in (data.get("intent_cues") or {}).items()
+        },
+        domain_cues={
+            domain: frozenset(strings(domain, cues))
+            for domain, cues in (data.get("domain_cues") or {}).items()
         },
     )
 
