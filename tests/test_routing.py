@@ -7,6 +7,7 @@ pin down the choices that are hard to provoke there (ties, stale peers, ages).
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -109,6 +110,21 @@ def test_a_route_fails_over_on_deadline_and_on_departure_and_finishes_once() -> 
     router.on_reply(sent.to[2][1], reply_from("c", "HassTurnOn"))  # a duplicate delivery
     assert [(i.name, i.node) for i in finished if i] == [("HassTurnOn", "c")]
     assert router.pending == {}
+
+
+def test_a_peer_that_missed_a_deadline_is_asked_last_until_it_answers_again() -> None:
+    sent = Sent()
+    router = Router("me", table(caps("a"), caps("b")), sent, 1.0, 3)
+    route_one(router)
+    router.expire(now=time.monotonic() + 1.5)  # a hangs: the request fails over to b
+    router.on_reply(sent.to[1][1], reply_from("b", "HassTurnOn"))
+    route_one(router)  # the next request goes to b first, though a still ranks first
+    assert [peer for peer, _ in sent.to] == ["a", "b", "b"]
+    router.on_reply(sent.to[2][1], reply_from("b", None))  # b did not understand: a again
+    assert [peer for peer, _ in sent.to] == ["a", "b", "b", "a"]
+    router.on_reply(sent.to[3][1], reply_from("a", "HassTurnOn"))  # a answers: trusted again
+    route_one(router)
+    assert sent.to[-1][0] == "a"
 
 
 def test_not_understood_by_every_peer_is_not_understood() -> None:

@@ -36,6 +36,9 @@ from edge_runtime.messages import (
 log = logging.getLogger(__name__)
 
 MAX_REPLY_BYTES = 65_536
+SUSPECT_S = 30.0
+"""A peer that let a deadline pass is asked last for this long (or until it answers again):
+a hung peer still looks online and fresh, and must not cost every request a full deadline."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class Router:
         self.deadline_s = deadline_s
         self.max_peers_tried = max_peers_tried
         self.pending: dict[bytes, Route] = {}
+        self.suspects: dict[str, float] = {}
+        """Peer -> until when it is asked only after every other peer."""
 
     def route(self, request: TextRequest, need: Need, finish: Finish) -> bool:
         """Send `request` to the best peer; False (and nothing sent) when no peer meets `need`."""
@@ -102,9 +107,11 @@ class Router:
     def _ask_next(self, route: Route) -> bool:
         if len(route.tried) >= self.max_peers_tried:
             return False
+        now = time.monotonic()
         candidates = [p for p in ranked(self.peers.live(), route.need) if p.node not in route.tried]
         if not candidates:
             return False
+        candidates.sort(key=lambda p: self.suspects.get(p.node, 0.0) > now)  # stable: rank kept
         peer = candidates[0].node
         route.tried.append(peer)
         route.deadline = time.monotonic() + self.deadline_s
@@ -130,6 +137,7 @@ class Router:
             log.debug("a reply for no pending route (late, or answered already); dropped")
             return
         peer = route.tried[-1]
+        self.suspects.pop(peer, None)
         try:
             intent = Intent.from_event(decode_json_object(payload, MAX_REPLY_BYTES))
         except BadRequest as exc:
@@ -151,6 +159,7 @@ class Router:
         for correlation, route in list(self.pending.items()):
             if route.deadline <= moment:
                 del self.pending[correlation]
+                self.suspects[route.tried[-1]] = moment + SUSPECT_S
                 self._fail_over(route, f"{route.tried[-1]} did not answer in time")
 
     def next_deadline(self) -> float | None:
