@@ -76,7 +76,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_runtime.mesh.peers import PeerTable
-from edge_runtime.mesh.router import Need, ranked
+from edge_runtime.mesh.router import SUSPECT_S, Need, ranked
 from edge_runtime.mesh.topics import NodeTopics, peer_of, pool_request
 from edge_runtime.messages import BadRequest
 
@@ -523,17 +523,22 @@ class Failover:
         )
 
 
-def first_choice(client: Client) -> str:
-    """The lock peer the origin will ask first, by the daemon's own ranking."""
+def first_choice(client: Client, suspects: dict[str, float]) -> str:
+    """The lock peer the origin will ask first, by the daemon's own ranking: a peer that let
+    a deadline pass in the last SUSPECT_S seconds (as the router remembers it) comes last."""
     found = ranked(client.peers.live(), Need(LANGUAGE, domain="lock"))
     if not found:
         raise BenchmarkError("no live lock peer")
+    now = time.monotonic()
+    found.sort(key=lambda p: suspects.get(p.node, 0.0) > now)
     return found[0].node
 
 
-def failover_round(cluster: Cluster, client: Client, mode: str, index: int) -> Failover:
+def failover_round(
+    cluster: Cluster, client: Client, mode: str, index: int, suspects: dict[str, float]
+) -> Failover:
     client.linger(SETTLE_S)  # capabilities republished after the last round have landed
-    stopped = first_choice(client)
+    stopped = first_choice(client, suspects)
     victim = cluster.nodes[stopped]
     victim.signal(signal.SIGSTOP)
     request_id = f"{mode}-{index}"
@@ -552,6 +557,8 @@ def failover_round(cluster: Cluster, client: Client, mode: str, index: int) -> F
                 killed_at = time.perf_counter()
         elif is_answer(origin.intent, request_id)(message):
             answer = message
+    if mode == HUNG:  # it let the deadline pass: the origin's router now asks it last
+        suspects[stopped] = time.monotonic() + SUSPECT_S
     late = [m for m in client.linger(LINGER_S) if is_answer(origin.intent, request_id)(m)]
     second = None
     if mode == HUNG:
@@ -584,13 +591,14 @@ def measure_failover(workdir: Path, rounds: int) -> list[Failover]:
     leaves = ("status", "capabilities", "intent", "request", "reply")
     topics = [f"{PREFIX}/+/{leaf}" for leaf in leaves]
     found = []
+    suspects: dict[str, float] = {}
     with Cluster(workdir, "failover") as cluster, connected(cluster, topics) as client:
         start_all(cluster, client, nodes)
         for i in range(WARM_UP):
             ask(client, ORIGIN, ROUTED_TEXT, f"warm-{i}")
         for mode in (HUNG, KILLED):
             for index in range(rounds):
-                result = failover_round(cluster, client, mode, index)
+                result = failover_round(cluster, client, mode, index, suspects)
                 found.append(result)
                 print(
                     f"failover {mode} {index + 1}/{rounds}: stopped {result.stopped}, "
@@ -768,12 +776,18 @@ def failover_target(found: Sequence[Failover], mode: str) -> Target:
     rounds = [f for f in found if f.mode == mode]
     if not rounds:
         return Target(name, "not run", None)
-    bad = [f for f in rounds if not f.valid or f.answers != 1]
-    took = [f.took_ms for f in rounds if f.took_ms is not None]
-    detail = f"max {fmt(max(took, default=None))} ms over {len(rounds)} rounds"
+    # A round whose stopped peer the origin did not ask first (it still distrusted it, or
+    # ranked the loads differently) needed no failover: it must be answered once, but its
+    # time says nothing about failover and is left out of the maximum.
+    bad = [f for f in rounds if f.answers != 1 or f.answered_by in (None, f.stopped)]
+    failed_over = [f for f in rounds if f.valid]
+    took = [f.took_ms for f in failed_over if f.took_ms is not None]
+    detail = f"max {fmt(max(took, default=None))} ms over {len(failed_over)} failovers"
+    if len(failed_over) < len(rounds):
+        detail += f" ({len(rounds) - len(failed_over)} rounds asked the live peer first)"
     if bad:
-        detail += f", {len(bad)} rounds not a clean failover"
-    ok = not bad and len(took) == len(rounds) and max(took) < limit
+        detail += f", {len(bad)} rounds answered wrongly"
+    ok = not bad and bool(took) and len(took) == len(failed_over) and max(took) < limit
     return Target(name, detail, ok)
 
 
