@@ -394,12 +394,19 @@ class Daemon:
         waiting = self.inbox.requests_waiting() + len(self.router.pending)
         return Load(waiting, round(p95, 2) if p95 is not None else None)
 
+    def _models(self) -> tuple[str, ...]:
+        """The models of the tiers that loaded (a tier left out serves none)."""
+        tiers = self.runtime.selection.profile.tiers
+        found = (getattr(tiers, name).model for name in self.cascade.tier_names)
+        return tuple(model for model in found if model)
+
     def capabilities(self) -> Capabilities:
         return Capabilities(
             node=self.config.node_id,
             profile=self.runtime.profile_id,
             version=__version__,
             tiers=tuple(self.cascade.tier_names),
+            models=self._models(),
             languages=(self.config.language,),
             domains=tuple(self.domains),
             pools=self.network.pools,

@@ -48,6 +48,8 @@ def test_status_and_capabilities_are_retained(
     document = capabilities.json()
     assert document["node"] == node.node_id
     assert document["tiers"] == ["rules", "encoder"]  # the x86-64 profile hosts both
+    assert document["models"] == ["edge-intent-minilm-int8"]
+    assert document["version"] and document["profile"] == "x86-64"
     assert document["languages"] == ["en"]
     assert "light" in document["domains"]
 

@@ -26,7 +26,7 @@ def caps(
     p95: float | None = None,
 ) -> Capabilities:
     return Capabilities(
-        node, "x86-64", "0.1.0", tiers, ("en",), domains, (), Load(queue, p95), 10.0, 0.0
+        node, "x86-64", "0.1.0", tiers, (), ("en",), domains, (), Load(queue, p95), 10.0, 0.0
     )
 
 

@@ -37,6 +37,8 @@ class Capabilities:
     profile: str
     version: str
     tiers: tuple[str, ...]
+    models: tuple[str, ...]
+    """Catalog ids of the models behind those tiers."""
     languages: tuple[str, ...]
     domains: tuple[str, ...]
     pools: tuple[str, ...]
@@ -52,6 +54,7 @@ class Capabilities:
             "profile": self.profile,
             "version": self.version,
             "tiers": list(self.tiers),
+            "models": list(self.models),
             "languages": list(self.languages),
             "domains": list(self.domains),
             "pools": list(self.pools),
@@ -70,6 +73,7 @@ class Capabilities:
                 profile=_text(data, "profile"),
                 version=_text(data, "version"),
                 tiers=_texts(data, "tiers"),
+                models=_texts(data, "models"),
                 languages=_texts(data, "languages"),
                 domains=_texts(data, "domains"),
                 pools=_texts(data, "pools"),
