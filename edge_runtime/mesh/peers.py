@@ -134,11 +134,12 @@ class PeerTable:
         """Record `online`/`offline`; True when the peer just went away."""
         if node == self.own_node:
             return False
+        status = payload.strip()
+        if status not in (STATUS_ONLINE, STATUS_OFFLINE, b""):  # empty: the retained one cleared
+            raise BadRequest(f"status of {node} must be online or offline")
         peer = self._peer(node)
         was_online = peer.online
-        peer.online = payload.strip() == STATUS_ONLINE
-        if payload.strip() not in (STATUS_ONLINE, STATUS_OFFLINE, b""):
-            raise BadRequest(f"status of {node} must be online or offline")
+        peer.online = status == STATUS_ONLINE
         return was_online and not peer.online
 
     def on_capabilities(self, node: str, payload: bytes, now: float | None = None) -> None:
