@@ -37,7 +37,10 @@ from edge_runtime.mesh.peers import Capabilities, Load, PeerTable
 from edge_runtime.mesh.recent import Recent
 from edge_runtime.mesh.router import Need, Router
 from edge_runtime.mesh.topics import (
+    CAPABILITIES_LEAF,
     HERMES_NLU_QUERY,
+    PRESENCE_LEAVES,
+    STATUS_LEAF,
     STATUS_OFFLINE,
     STATUS_ONLINE,
     NodeTopics,
@@ -197,7 +200,7 @@ class Daemon:
         """Answer what was accepted before the stop, and what is out at peers, in bounded time."""
         deadline = time.monotonic() + DRAIN_LIMIT_S
         while (not self.inbox.empty() or self.router.pending) and time.monotonic() < deadline:
-            self._serve_one(min(POLL_S, self._wait_s()) if self.router.pending else 0.0)
+            self._serve_one(self._wait_s() if self.router.pending else 0.0)
         if not self.inbox.empty() or self.router.pending:
             log.warning(
                 "stopping with %d requests unanswered",
@@ -235,20 +238,17 @@ class Daemon:
         if peer is None:
             return
         node, leaf = peer
-        if leaf == "status" and self.peers.on_status(node, message.payload):
+        if leaf == STATUS_LEAF and self.peers.on_status(node, message.payload):
             self.router.on_peer_gone(node)
-        elif leaf == "capabilities":
+        elif leaf == CAPABILITIES_LEAF:
             self.peers.on_capabilities(node, message.payload)
 
     # --- inbound (paho's network thread): queue and return ---
 
     def _accept(self, message: Inbound) -> None:
         """Replies and peers' status/capabilities jump the queue; requests wait their turn."""
-        own = message.topic in self._handlers and message.topic != self.topics.reply
-        if not own and (
-            message.topic == self.topics.reply
-            or peer_of(self.config.topic_prefix, message.topic) is not None
-        ):
+        peer = peer_of(self.config.topic_prefix, message.topic)
+        if message.topic == self.topics.reply or (peer is not None and peer[1] in PRESENCE_LEAVES):
             self.inbox.put_control(message)
             return
         try:
@@ -427,9 +427,11 @@ class Daemon:
         if not self.client.connected.is_set():
             return
         since = time.monotonic() - self._published_at
-        changed = _load_signature(self._load()) != self._published_load
-        if since >= self.network.capabilities_interval_s or (
-            changed and since >= CAPABILITIES_MIN_GAP_S
+        if since < CAPABILITIES_MIN_GAP_S:
+            return  # the usual case on the request path: no need to look at the load
+        if (
+            since >= self.network.capabilities_interval_s
+            or _load_signature(self._load()) != self._published_load
         ):
             self._publish_capabilities()
 

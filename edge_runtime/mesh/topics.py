@@ -16,16 +16,21 @@ def hermes_intent(intent_name: str) -> str:
     return HERMES_INTENT_PREFIX + intent_name
 
 
+STATUS_LEAF = "status"
+CAPABILITIES_LEAF = "capabilities"
+PRESENCE_LEAVES = (STATUS_LEAF, CAPABILITIES_LEAF)
+"""What each node publishes retained about itself, and every node reads of the others."""
+
 POOL_LEVEL = "pool"
 """`<prefix>/pool/<name>/request`: a node id may therefore not be `pool`."""
 
 
 def peer_status_filter(prefix: str) -> str:
-    return f"{prefix}/+/status"
+    return f"{prefix}/+/{STATUS_LEAF}"
 
 
 def peer_capabilities_filter(prefix: str) -> str:
-    return f"{prefix}/+/capabilities"
+    return f"{prefix}/+/{CAPABILITIES_LEAF}"
 
 
 def pool_request(prefix: str, pool: str) -> str:
@@ -60,12 +65,12 @@ class NodeTopics:
     @property
     def status(self) -> str:
         """Retained `online`/`offline`; `offline` is the node's Last Will."""
-        return self._topic("status")
+        return self._topic(STATUS_LEAF)
 
     @property
     def capabilities(self) -> str:
         """Retained JSON: profile, tiers, languages, domains, load."""
-        return self._topic("capabilities")
+        return self._topic(CAPABILITIES_LEAF)
 
     @property
     def text(self) -> str:

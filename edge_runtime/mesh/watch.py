@@ -17,7 +17,13 @@ from typing import Any
 from edge_runtime.config import NodeConfig
 from edge_runtime.mesh.client import Inbound, MqttClient
 from edge_runtime.mesh.peers import STALE_AFTER, PeerTable
-from edge_runtime.mesh.topics import peer_capabilities_filter, peer_of, peer_status_filter
+from edge_runtime.mesh.topics import (
+    CAPABILITIES_LEAF,
+    STATUS_LEAF,
+    peer_capabilities_filter,
+    peer_of,
+    peer_status_filter,
+)
 from edge_runtime.messages import BadRequest
 
 log = logging.getLogger(__name__)
@@ -76,9 +82,9 @@ def _table(prefix: str, inbound: queue.SimpleQueue[Inbound]) -> PeerTable:
             continue
         node, leaf = found
         try:
-            if leaf == "status":
+            if leaf == STATUS_LEAF:
                 table.on_status(node, message.payload)
-            elif leaf == "capabilities":
+            elif leaf == CAPABILITIES_LEAF:
                 table.on_capabilities(node, message.payload)
         except BadRequest as exc:
             log.warning("%s: %s", message.topic, exc)
