@@ -71,6 +71,7 @@ from typing import Any
 import nlu_accuracy as na
 import paho.mqtt.client as mqtt
 import yaml
+from common import fmt, free_port
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -141,12 +142,6 @@ def mosquitto_binary() -> str:
     if not Path(found).exists():
         raise BenchmarkError("mosquitto is not installed (script/test installs it)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int) -> None:
@@ -813,11 +808,6 @@ def targets(
 
 
 # --------------------------------------------------------------------------- report
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    """A dash for what was not measured."""
-    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
 def print_routing(found: Sequence[Latency]) -> None:

@@ -47,7 +47,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,6 +59,7 @@ from typing import Any
 
 import nlu_accuracy as na
 import yaml
+from common import fmt, free_port
 
 from edge_runtime.config import LimitsConfig, NluConfig
 from edge_runtime.home import Home, load_home
@@ -383,14 +383,6 @@ def proc_status_mb(pid: int) -> tuple[float | None, float | None]:
     return values.get("VmRSS"), values.get("VmHWM")
 
 
-def free_port() -> int:
-    """A local port where nothing listens, so the daemon starts offline and keeps retrying."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def write_node_config(directory: Path, home_path: Path, threshold: float) -> Path:
     """A node with both tiers and a broker that is not there: it loads, then waits."""
     config = {
@@ -681,11 +673,6 @@ def by_kind(runs: Sequence[Run], system: str) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- report
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    """A dash for what was not measured."""
-    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
 def print_rows(rows: Sequence[Row]) -> None:
