@@ -61,13 +61,13 @@ import nlu_accuracy as na
 import yaml
 from common import fmt, free_port
 
-from edge_runtime.config import LimitsConfig, NluConfig
+from edge_runtime.config import LimitsConfig, NluConfig, default_cache_dir
 from edge_runtime.home import Home, load_home
 from edge_runtime.inference.catalog import ModelIntegrityError, load_catalog
 from edge_runtime.messages import TextRequest
 from edge_runtime.nlu.base import NluContext, NluError
 from edge_runtime.nlu.cascade import Cascade, build_cascade
-from edge_runtime.nlu.encoder import EncoderTier, default_cache_dir
+from edge_runtime.nlu.encoder import EncoderTier
 from edge_runtime.profiles import DeviceProfile, load_profiles
 
 BENCHMARKS = Path(__file__).resolve().parent

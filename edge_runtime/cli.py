@@ -3,6 +3,7 @@
 edge-runtime run [--config node.yaml]        the daemon (MQTT)
 edge-runtime ask "turn on the kitchen lights"
 edge-runtime nlu --home home.yaml --jsonl    one JSON answer per stdin line
+edge-runtime listen [--wav FILE] [--json]    speech to intent, from the microphone or a file
 edge-runtime profiles                        device profiles and which one fits
 edge-runtime peers [--json]                  the live network of nodes
 """
@@ -194,6 +195,38 @@ def nlu(config_path: Path | None, home_path: Path | None, profile: str | None, j
 
 
 @main.command()
+@CONFIG_OPTION
+@HOME_OPTION
+@PROFILE_OPTION
+@click.option("--wav", "wav_path", type=click.Path(path_type=Path), help="Listen to a WAV file.")
+@click.option("--device", help="Microphone (name, part of one, or index); the config's otherwise.")
+@click.option("--list-devices", is_flag=True, help="List the input devices and stop.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per utterance.")
+def listen(
+    config_path: Path | None,
+    home_path: Path | None,
+    profile: str | None,
+    wav_path: Path | None,
+    device: str | None,
+    list_devices: bool,
+    as_json: bool,
+) -> None:
+    """Speech to intent: the microphone until Ctrl-C, or a WAV file to its end."""
+    from edge_runtime import listening  # the speech engine loads only here
+
+    if list_devices:
+        listening.print_devices()
+        return
+    runtime = _load(config_path, home_path, profile)
+    _setup_logging("WARNING")
+    cascade = _cascade(runtime)
+    try:
+        listening.listen(runtime, cascade, wav_path, device, as_json)
+    except listening.ListenError as exc:
+        _fail(str(exc))
+
+
+@main.command()
 @PROFILE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the profiles and the match as JSON.")
 def profiles(profile: str | None, as_json: bool) -> None:
@@ -278,13 +311,29 @@ def models() -> None:
 
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
-def models_list(as_json: bool) -> None:
-    """List the models of the catalog (no hashing; see `models verify`)."""
+@click.option("--digest", is_flag=True, help="Also hash the speech models (reads every file).")
+def models_list(as_json: bool, digest: bool) -> None:
+    """List the language models of the catalog and the installed speech models."""
     from edge_runtime.inference.catalog import load_catalog
+    from edge_runtime.stt.models import speech_models
 
     catalog = _or_fail(load_catalog)
+    speech = speech_models(digest=digest)
     if as_json:
         entries = [{**m.model_dump(mode="json"), "size": m.size} for m in catalog.models]
+        entries += [
+            {
+                "id": m.id,
+                "task": "speech-to-text",
+                "engine": m.engine,
+                "languages": [m.language],
+                "path": str(m.path),
+                "size": m.size_bytes,
+                "sha256": m.sha256,
+                "source": m.source,
+            }
+            for m in speech
+        ]
         click.echo(json.dumps(entries, indent=2))
         return
     click.echo(
@@ -294,6 +343,12 @@ def models_list(as_json: bool) -> None:
         click.echo(
             f"{m.id:<28} {m.task:<20} {m.quantization:<13} {m.parameters / 1e6:>7.1f}M "
             f"{m.size / 2**20:>7.1f}MB {m.min_ram_mb:>6}MB  {m.license}"
+        )
+    click.echo(f"\n{'speech model':<28} {'engine':<13} {'lang':<5} {'size':>9}  sha256 / source")
+    for sm in speech:
+        click.echo(
+            f"{sm.id:<28} {sm.engine:<13} {sm.language:<5} {sm.size_bytes / 2**20:>7.1f}MB  "
+            f"{sm.sha256 or '(--digest)'}  {sm.source}"
         )
 
 

@@ -133,6 +133,30 @@ class DiscoveryConfig(StrictModel):
     prefix: str = "homeassistant"
 
 
+class VoiceConfig(StrictModel):
+    """Speech in: the microphone, end-pointing and the speech engine (docs/voice.md).
+
+    The engine itself is the device profile's (`stt.engine`, `stt.model`).
+    """
+
+    microphone: str | int | None = None
+    """Input device the daemon listens to (a name or part of one, or an index); unset: only
+    satellites' audio over MQTT. `edge-runtime listen --list-devices` shows them."""
+    grammar: bool = True
+    """Recognize only the commands of the home (closed vocabulary): exact and fast. Off, the
+    engine's open vocabulary is used (pocketsphinx: about 72 % word errors)."""
+    speech_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    """Silero speech probability above which a frame is speech."""
+    silence_ms: int = Field(700, ge=100, le=5000)
+    """Silence that ends an utterance."""
+    max_utterance_s: float = Field(15.0, ge=1.0, le=120.0)
+    """Longer speech is cut here (with a warning) and decoded."""
+    max_chunk_bytes: int = Field(262_144, ge=1024)
+    """Larger audio payloads from satellites are refused with an error event."""
+    stt_options: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    """Engine settings, e.g. `rejection` for pocketsphinx (docs/voice.md)."""
+
+
 class NodeConfig(StrictModel):
     node_id: str = Field(default_factory=default_node_id)
     language: str = "en"
@@ -147,6 +171,7 @@ class NodeConfig(StrictModel):
     nlu: NluConfig = NluConfig()
     network: NetworkConfig = NetworkConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
+    voice: VoiceConfig = VoiceConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     cache_dir: Path | None = None
     """What tiers prepare once (example banks); `$EDGE_RUNTIME_CACHE` or ~/.cache when unset."""
@@ -172,6 +197,12 @@ class NodeConfig(StrictModel):
     @property
     def client_id(self) -> str:
         return self.broker.client_id or f"edge-runtime-{self.node_id}"
+
+
+def default_cache_dir() -> Path:
+    """`$EDGE_RUNTIME_CACHE`, else `$XDG_CACHE_HOME/edge-runtime`, else ~/.cache/edge-runtime."""
+    base = os.environ.get("EDGE_RUNTIME_CACHE") or os.environ.get("XDG_CACHE_HOME")
+    return Path(base) / "edge-runtime" if base else Path.home() / ".cache" / "edge-runtime"
 
 
 def _resolve_paths(config: NodeConfig, base: Path) -> NodeConfig:

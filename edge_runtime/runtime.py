@@ -15,6 +15,7 @@ from edge_runtime.home import DEMO_HOME_NAME, Home, demo_home, load_home
 from edge_runtime.nlu.base import NluContext
 from edge_runtime.nlu.cascade import Cascade, build_cascade
 from edge_runtime.profiles import MachineFacts, Selection, load_profiles, select_profile
+from edge_runtime.stt.base import SpeechToText, SttContext, build_engine
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,20 @@ class Runtime:
             self.config.cache_dir,
         )
         return build_cascade(context, self.tier_names(), self.config.nlu.threshold)
+
+    def build_speech(self) -> SpeechToText:
+        """The profile's speech engine with the node's voice settings (loads its model)."""
+        stt = self.selection.profile.stt
+        voice = self.config.voice
+        context = SttContext(
+            self.home,
+            self.config.language,
+            stt.model,
+            voice.grammar,
+            self.config.cache_dir,
+            dict(voice.stt_options),
+        )
+        return build_engine(stt.engine, context)
 
 
 def load_runtime(

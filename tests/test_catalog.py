@@ -361,9 +361,13 @@ def test_models_list_json_prints_every_model_with_its_files_hashes_and_size(
 ) -> None:
     result = cli("models", "list", "--json", models=models_copy)
     assert result.returncode == 0, result.stderr
-    entries = json.loads(result.stdout)
+    everything = json.loads(result.stdout)
+    entries = [e for e in everything if e["task"] != "speech-to-text"]
+    speech = [e for e in everything if e["task"] == "speech-to-text"]
     catalog = load_catalog(models_copy)
     assert [e["id"] for e in entries] == [m.id for m in catalog.models]
+    assert "pocketsphinx-en-us" in [e["id"] for e in speech]
+    assert all(e["size"] > 1_000_000 and e["engine"] and e["languages"] for e in speech)
     for entry, model in zip(entries, catalog.models, strict=True):
         assert entry["task"] == model.task
         assert entry["quantization"] == model.quantization
@@ -389,9 +393,13 @@ def test_models_list_json_reads_the_catalog_of_edge_runtime_models(tmp_path: Pat
 def test_models_list_prints_a_header_and_one_line_per_model(models_copy: Path) -> None:
     result = cli("models", "list", models=models_copy)
     assert result.returncode == 0, result.stderr
-    header, *lines = result.stdout.splitlines()
+    language, speech = result.stdout.split("\n\n")
+    header, *lines = language.splitlines()
     assert header.split()[:2] == ["id", "task"]
     assert [line.split()[0] for line in lines] == SHIPPED_IDS
+    speech_header, *speech_lines = speech.splitlines()
+    assert speech_header.split()[:2] == ["speech", "model"]
+    assert "pocketsphinx-en-us" in [line.split()[0] for line in speech_lines]
 
 
 def test_verifying_an_unknown_model_says_which_ones_exist(models_copy: Path) -> None:

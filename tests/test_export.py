@@ -398,7 +398,7 @@ def test_models_verify_passes_on_the_exported_directory(exported: Exports) -> No
 def test_models_list_json_shows_the_exported_models(exported: Exports) -> None:
     run = cli(exported.root, "models", "list", "--json", models_dir=exported.models)
     assert run.returncode == 0, run.stderr
-    entries = {e["id"]: e for e in json.loads(run.stdout)}
+    entries = {e["id"]: e for e in json.loads(run.stdout) if e["task"] != "speech-to-text"}
     assert set(entries) == {ENCODER_ID, TAGGER_ID, TAGGER_FP32_ID}
     assert entries[TAGGER_ID]["quantization"] == "int8-dynamic"
     assert entries[TAGGER_FP32_ID]["quantization"] == "fp32"

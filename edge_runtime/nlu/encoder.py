@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from edge_runtime.config import default_cache_dir
 from edge_runtime.inference.catalog import (
     ModelIntegrityError,
     load_catalog,
@@ -221,11 +221,6 @@ def _load_model(model_id: str, context: NluContext) -> IntentTagger:
         return IntentTagger(session, tokenizer, labels)
     except (ModelIntegrityError, ModelLoadError, ClassifierError, KeyError) as exc:
         raise NluError(f"encoder model {model_id}: {exc}") from None
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("EDGE_RUNTIME_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    return Path(base) / "edge-runtime" if base else Path.home() / ".cache" / "edge-runtime"
 
 
 @register_tier("encoder")

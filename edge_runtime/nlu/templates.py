@@ -103,24 +103,13 @@ class TemplateSampler:
             if intent_names is not None and intent_name not in intent_names:
                 continue
             for data in intent.data:
-                lists = self._lists_for(data)
+                lists = block_lists(data, self.slot_lists)
                 if lists is None:
                     continue  # the home has nothing this block can talk about
                 for sentence in data.sentences:
                     for draw_index in range(per_template):
                         self._draw_index = draw_index
                         yield self._draw(intent_name, data, sentence, lists)
-
-    def _lists_for(self, data: IntentData) -> dict[str, SlotList] | None:
-        """Slot lists for one block: `{name}` only offers entities the block accepts."""
-        lists = {**self.slot_lists, **data.slot_lists}
-        names = lists.get("name")
-        if isinstance(names, TextSlotList):
-            accepted = [v for v in names.values if _context_fits(v, data)]
-            if not accepted and _mentions(data, "name"):
-                return None
-            lists["name"] = TextSlotList(name="name", values=accepted)
-        return lists
 
     def _draw(
         self, intent: str, data: IntentData, sentence: Sentence, lists: dict[str, SlotList]
@@ -184,6 +173,21 @@ class TemplateSampler:
             value = text
         draw.filled.append(FilledSlot(ref.list_name, ref.slot_name, text, value))
         return f"{MARK_START}{len(draw.filled) - 1}{MARK_END}"
+
+
+def block_lists(data: IntentData, slot_lists: Mapping[str, SlotList]) -> dict[str, SlotList] | None:
+    """Slot lists for one template block: `{name}` offers only the entities the block accepts.
+
+    None when the block talks about a `{name}` and no entity of the home fits it.
+    """
+    lists = {**slot_lists, **data.slot_lists}
+    names = lists.get("name")
+    if isinstance(names, TextSlotList):
+        accepted = [v for v in names.values if _context_fits(v, data)]
+        if not accepted and _mentions(data, "name"):
+            return None
+        lists["name"] = TextSlotList(name="name", values=accepted)
+    return lists
 
 
 MARK_START, MARK_END = "\x01", "\x02"

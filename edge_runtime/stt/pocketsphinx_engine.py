@@ -1,0 +1,293 @@
+"""pocketsphinx with the home's grammar: the English default, the way speech-to-phrase works.
+
+The US-English acoustic model ships in the `pocketsphinx` wheel. Open
+vocabulary it is unusable for commands (about 72 % word errors on espeak
+speech); restricted to the sentences the templates can say in this home
+(`grammar`) it is exact and fast.
+
+Two things make the grammar say "not understood" instead of guessing:
+- a *garbage loop* beside the commands: any sequence of phones, at a cost per
+  phone (`rejection`). Speech that is not a command ("play some jazz", "hello
+  how are you") costs less as phones than forced into the nearest command, so
+  the garbage path wins and the transcript is rejected;
+- a search that ends outside the grammar's final state (pocketsphinx then
+  returns a partial path) is rejected too.
+
+Decoders are pooled: an utterance takes one when it is decoded and gives it
+back; several sites decoding at once each get their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.stt.base import SttContext, SttError, Transcript, register_engine
+from edge_runtime.stt.grammar import Grammar, load_or_build_grammar
+
+log = logging.getLogger(__name__)
+
+ENGINE = "pocketsphinx"
+PHONES = (
+    *("AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G"),
+    *("HH", "IH", "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH"),
+    *("T", "TH", "UH", "UW", "V", "W", "Y", "Z", "ZH"),
+)
+"""The phones of the en-us model: the garbage loop is any sequence of them."""
+GARBAGE_PREFIX = "+garbage+"
+GARBAGE_ENTER = 1e-3
+"""Weight of leaving the start for the garbage loop (per phone model)."""
+DEFAULT_REJECTION = 0.01
+"""Weight of each further phone in the garbage loop: higher rejects more (see docs/voice.md)."""
+ACCEPTED_CONFIDENCE = 0.97
+"""Share of accepted transcripts that were right (benchmarks/voice.py, clean and noisy speech):
+what an accepted grammar transcript's confidence says."""
+PREFIXES = ("un", "re", "de", "in")
+"""Two-letter heads a compound may start with; other parts need three letters (the dictionary
+spells out two-letter abbreviations, which make nonsense of "hows" = "ho" + "ws")."""
+MIN_PART = 3
+SILENT_SAMPLE = 64
+"""|sample| at or below this (-54 dBFS) counts as digital silence."""
+SILENCE_MARGIN = 1600
+"""Samples (0.1 s) of silence kept on each side of the speech."""
+NOISE_FLOOR = 8.0
+"""Standard deviation (in samples, about -72 dBFS) of the noise floor added to every utterance."""
+VOICELESS = frozenset({"P", "T", "K", "F", "TH"})
+
+
+@dataclass
+class _Dictionary:
+    """The model's pronunciation dictionary, with compounds of known words added on demand."""
+
+    decoder: Any
+    added: dict[str, str] = field(default_factory=dict)
+
+    def knows(self, word: str) -> bool:
+        if word in self.added or self.decoder.lookup_word(word) is not None:
+            return True
+        phones = self._plural(word) or self._compound(word)
+        if phones is None:
+            return False
+        self.added[word] = phones
+        return True
+
+    def _plural(self, word: str) -> str | None:
+        """ "awnings" = "awning" + Z: the dictionary lacks many plurals of words it has."""
+        if not word.endswith("s") or len(word) <= MIN_PART:
+            return None
+        stem = self.decoder.lookup_word(word[:-1])
+        if stem is None:
+            return None
+        return f"{stem} {'S' if stem.split()[-1] in VOICELESS else 'Z'}"
+
+    def _compound(self, word: str) -> str | None:
+        """ "unmute" = "un" + "mute": the phones of two or three known words, if they make it."""
+        for cut in range(2, len(word) - MIN_PART + 1):
+            if cut < MIN_PART and word[:cut] not in PREFIXES:
+                continue
+            head = self.decoder.lookup_word(word[:cut])
+            if head is None:
+                continue
+            tail = self.decoder.lookup_word(word[cut:])
+            if tail is None and len(word) - cut >= 2 * MIN_PART:
+                tail = self._compound(word[cut:])
+            if tail is not None:
+                return f"{head} {tail}"
+        return None
+
+
+def _new_decoder(extra_words: dict[str, str]) -> Any:
+    import pocketsphinx  # noqa: PLC0415 (the model loads with the module's data files)
+
+    # bestpath=False: the lattice pass drops the last word of a grammar sentence.
+    decoder = pocketsphinx.Decoder(lm=None, loglevel="ERROR", bestpath=False, cmn="batch")
+    for phone in PHONES:
+        decoder.add_word(GARBAGE_PREFIX + phone.lower(), phone, False)
+    for word, phones in extra_words.items():
+        decoder.add_word(word, phones, False)
+    decoder.add_word(GARBAGE_PREFIX + "sil", "SIL", True)  # the last one updates the search
+    return decoder
+
+
+class PocketsphinxEngine:
+    """The grammar recognizer; `grammar=False` in the context gives the open-vocabulary model."""
+
+    engine = ENGINE
+
+    def __init__(self, context: SttContext) -> None:
+        if context.language.split("-")[0] != "en":
+            raise SttError(
+                f"pocketsphinx ships a US-English model only; language {context.language!r} "
+                "needs the vosk engine with a model for it"
+            )
+        self.context = context
+        self.rejection = float(context.options.get("rejection", DEFAULT_REJECTION))
+        self._pool: list[Any] = []
+        self._lock = threading.Lock()
+        self.grammar: Grammar | None = None
+        started = time.monotonic()
+        first = self._build_first_decoder()
+        self._pool.append(first)
+        self.load_s = time.monotonic() - started
+        log.info(
+            "pocketsphinx ready in %.2f s: %s",
+            self.load_s,
+            f"grammar of {len(self.grammar.words)} words, {self.grammar.graph.states} states"
+            if self.grammar
+            else "open vocabulary",
+        )
+
+    def _build_first_decoder(self) -> Any:
+        if not self.context.grammar:
+            import pocketsphinx  # noqa: PLC0415
+
+            return pocketsphinx.Decoder(loglevel="ERROR")
+        dictionary = _Dictionary(_new_decoder({}))
+        self.grammar = load_or_build_grammar(
+            self.context.home, self.context.language, dictionary, ENGINE, self.context.cache_dir
+        )
+        self._extra_words = dict(self.grammar.pronunciations)
+        decoder = self._with_grammar(_new_decoder(self._extra_words))
+        self._fsg = decoder.get_fsg()
+        return decoder
+
+    @cached_property
+    def _transitions(self) -> list[tuple[int, int, float, str]]:
+        """The home's commands, and beside them the garbage loop that rejects the rest."""
+        assert self.grammar is not None
+        graph = self.grammar.graph
+        loop = graph.states
+        garbage = [GARBAGE_PREFIX + p.lower() for p in PHONES]
+        share = 1.0 / len(garbage)
+        moves = [(a, b, 1.0, w) for a, b, _p, w in graph.transitions]
+        for word in garbage:
+            moves += [
+                (graph.start, loop, GARBAGE_ENTER * share, word),
+                (loop, loop, self.rejection * share, word),
+                (loop, graph.final, (1 - self.rejection) * share, word),
+            ]
+        return moves
+
+    def _with_grammar(self, decoder: Any) -> Any:
+        assert self.grammar is not None
+        graph = self.grammar.graph
+        fsg = decoder.create_fsg("home", graph.start, graph.final, self._transitions)
+        decoder.add_fsg("home", fsg)
+        decoder.activate_search("home")
+        return decoder
+
+    def accepts(self, text: str) -> bool:
+        """Is `text` a whole sentence of the grammar (not a search that stopped part-way)?"""
+        return bool(self._fsg.accept(text))
+
+    def _take(self) -> Any:
+        with self._lock:
+            if self._pool:
+                return self._pool.pop()
+        if self.grammar is None:
+            import pocketsphinx  # noqa: PLC0415
+
+            return pocketsphinx.Decoder(loglevel="ERROR")
+        return self._with_grammar(_new_decoder(self._extra_words))
+
+    def _give_back(self, decoder: Any) -> None:
+        with self._lock:
+            self._pool.append(decoder)
+
+    def start(self) -> PocketsphinxDecoding:
+        return PocketsphinxDecoding(self)
+
+
+class PocketsphinxDecoding:
+    """Audio is kept and decoded in one pass at the end.
+
+    Decoding while the audio streams in was tried: with live cepstral mean
+    normalisation the first second of every utterance is judged against the
+    previous speaker's mean, and on espeak speech that turned right answers into
+    wrong ones ("turn on the bedroom lamp" -> "... fan"). One pass over the whole
+    utterance normalises with its own mean; at a real-time factor of about 0.05
+    a two-second command costs about 100 ms.
+    """
+
+    def __init__(self, engine: PocketsphinxEngine) -> None:
+        self.engine = engine
+        self.audio = bytearray()
+
+    def feed(self, pcm: bytes) -> None:
+        self.audio += pcm
+
+    def partial(self) -> str:
+        return ""  # nothing is decoded before the end (see the class docstring)
+
+    def finish(self) -> Transcript:
+        started = time.monotonic()
+        decoder = self.engine._take()
+        try:
+            decoder.start_utt()
+            decoder.process_raw(prepare(bytes(self.audio)), False, True)
+            decoder.end_utt()
+            hyp = decoder.hyp()
+            text = hyp.hypstr if hyp is not None else ""
+        finally:
+            self.engine._give_back(decoder)
+        decode_ms = (time.monotonic() - started) * 1000
+        return self._transcript(text, decode_ms)
+
+    def _words(self, text: str) -> str:
+        return " ".join(w for w in text.split() if not w.startswith(GARBAGE_PREFIX))
+
+    def _transcript(self, text: str, decode_ms: float) -> Transcript:
+        grammar = self.engine.grammar
+        audio_s = len(self.audio) / 32000
+        reason = ""
+        if not text:
+            reason = "nothing recognized"
+        elif GARBAGE_PREFIX in text or (grammar is not None and not self.engine.accepts(text)):
+            reason = "outside the grammar"
+        words = "" if reason else text
+        return Transcript(
+            text=words,
+            confidence=0.0 if reason else (ACCEPTED_CONFIDENCE if grammar else 0.5),
+            engine=ENGINE,
+            understood=not reason,
+            audio_s=audio_s,
+            decode_ms=decode_ms,
+            grammar=grammar is not None,
+            reason=reason,
+        )
+
+
+def prepare(pcm: bytes) -> bytes:
+    """Cut near-zero samples at both ends to a short margin, and add a faint, fixed noise floor.
+
+    A real microphone always hears a noise floor; generated or gated audio has
+    stretches of exact zeros, whose log energy drags the utterance's cepstral
+    mean away from speech (espeak commands padded with zeros were rejected that
+    decode right from a noisy room). The noise is seeded, so the same audio
+    always gives the same transcript.
+    """
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.int32)
+    loud = np.flatnonzero(np.abs(samples) > SILENT_SAMPLE)
+    if loud.size:
+        first = max(0, int(loud[0]) - SILENCE_MARGIN)
+        samples = samples[first : int(loud[-1]) + SILENCE_MARGIN]
+    floor = np.random.default_rng(0).normal(0.0, NOISE_FLOOR, samples.size)
+    return np.clip(samples + floor.astype(np.int32), -32768, 32767).astype(np.int16).tobytes()
+
+
+@register_engine(ENGINE)
+def _build(context: SttContext) -> PocketsphinxEngine:
+    return PocketsphinxEngine(context)
+
+
+def model_path() -> Path:
+    import pocketsphinx  # noqa: PLC0415
+
+    return Path(pocketsphinx.get_model_path())

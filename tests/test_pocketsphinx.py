@@ -1,0 +1,139 @@
+"""pocketsphinx with the home's grammar, on speech that espeak-ng makes in the test.
+
+Accuracy over many voices, speeds and noise is measured by benchmarks/voice.py;
+here each case is one the engine must get right every time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from audio_fixtures import speak
+from conftest import EVAL_FIXTURES
+
+from edge_runtime.audio.sources import read_wav
+from edge_runtime.home import load_home
+from edge_runtime.stt.base import SttContext, SttError
+from edge_runtime.stt.pocketsphinx_engine import PocketsphinxEngine, prepare
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> PocketsphinxEngine:
+    cache = tmp_path_factory.mktemp("cache")
+    return PocketsphinxEngine(SttContext(load_home(EVAL_FIXTURES), "en", cache_dir=cache))
+
+
+def transcribe(engine: PocketsphinxEngine, pcm: bytes, chunk: int = 1024) -> tuple[str, str]:
+    decoding = engine.start()
+    for start in range(0, len(pcm), chunk):
+        decoding.feed(pcm[start : start + chunk])
+    transcript = decoding.finish()
+    assert transcript.engine == "pocketsphinx" and transcript.grammar
+    assert transcript.audio_s == pytest.approx(len(pcm) / 32000)
+    return transcript.text, transcript.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "turn on the bedroom lamp",
+        "close the garage door",
+        "lock the front door",
+        "set the thermostat to twenty one degrees",
+    ],
+)
+def test_a_command_of_the_home_is_heard_word_for_word(
+    engine: PocketsphinxEngine, tmp_path: Path, command: str
+) -> None:
+    pcm = read_wav(speak(command, tmp_path / "command.wav"))
+    assert transcribe(engine, pcm) == (command, "")
+
+
+def test_speech_that_is_no_command_is_not_understood(
+    engine: PocketsphinxEngine, tmp_path: Path
+) -> None:
+    pcm = read_wav(speak("hello how are you today", tmp_path / "chat.wav"))
+    text, reason = transcribe(engine, pcm)
+    assert text == "" and reason in {"outside the grammar", "nothing recognized"}
+
+
+def test_silence_is_nothing_recognized(engine: PocketsphinxEngine) -> None:
+    text, reason = transcribe(engine, bytes(32000))
+    assert text == "" and reason
+
+
+def test_padding_with_digital_silence_does_not_change_the_answer(
+    engine: PocketsphinxEngine, tmp_path: Path
+) -> None:
+    pcm = read_wav(speak("open the garage door", tmp_path / "door.wav"))
+    padded = bytes(11_200) + pcm + bytes(22_400)
+    assert transcribe(engine, padded) == transcribe(engine, pcm) == ("open the garage door", "")
+    assert prepare(padded) == prepare(padded)  # the added noise floor is fixed
+
+
+def test_two_utterances_decode_at_once(engine: PocketsphinxEngine, tmp_path: Path) -> None:
+    first = engine.start()
+    second = engine.start()
+    first.feed(read_wav(speak("lock the front door", tmp_path / "a.wav")))
+    second.feed(read_wav(speak("open the garage door", tmp_path / "b.wav")))
+    assert second.finish().text == "open the garage door"
+    assert first.finish().text == "lock the front door"
+
+
+def test_a_language_without_a_model_is_refused_with_what_to_do() -> None:
+    with pytest.raises(SttError, match="vosk"):
+        PocketsphinxEngine(SttContext(load_home(EVAL_FIXTURES), "de"))
+
+
+def test_listen_prints_each_utterance_and_its_intent(tmp_path: Path) -> None:
+    one = speak("turn on the bedroom lamp", tmp_path / "one.wav")
+    two = speak("lock the front door", tmp_path / "two.wav")
+    silence = tmp_path / "silence.wav"
+    subprocess.run(
+        ["sox", "-n", "-r", "22050", "-c", "1", str(silence), "trim", "0", "1"], check=True
+    )
+    both = tmp_path / "both.wav"
+    subprocess.run(["sox", silence, one, silence, silence, two, silence, both], check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime",
+            "listen",
+            "--home",
+            str(EVAL_FIXTURES),
+            "--wav",
+            str(both),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={"EDGE_RUNTIME_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"},
+    )
+    heard = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [h["text"] for h in heard] == ["turn on the bedroom lamp", "lock the front door"]
+    assert [h["intent"]["intent"] for h in heard] == ["HassTurnOn", "HassTurnOn"]
+    assert heard[0]["intent"]["slots"] == {"name": "Bedroom Lamp"}
+    assert 0.8 < heard[0]["speech_start_s"] < 1.4 and heard[0]["ended_by"] == "silence"
+    assert all(h["decode_ms"] > 0 and h["end_to_intent_ms"] >= h["decode_ms"] for h in heard)
+
+
+def test_listen_says_what_is_wrong_with_a_file_that_is_no_wav(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio at all", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_runtime", "listen", "--wav", str(bad)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"EDGE_RUNTIME_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 2
+    assert "WAV" in done.stderr and "Traceback" not in done.stderr
