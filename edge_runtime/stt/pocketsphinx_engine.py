@@ -145,18 +145,24 @@ class PocketsphinxEngine:
         )
 
     def _build_first_decoder(self) -> Any:
-        if not self.context.grammar:
+        if self.context.grammar:
+            dictionary = _Dictionary(_new_decoder({}))
+            self.grammar = load_or_build_grammar(
+                self.context.home, self.context.language, dictionary, ENGINE, self.context.cache_dir
+            )
+        decoder = self._make_decoder()
+        if self.grammar is not None:
+            self._fsg = decoder.get_fsg()
+        return decoder
+
+    def _make_decoder(self) -> Any:
+        """A decoder for the grammar (with its added words and the garbage loop), or the open
+        vocabulary when the context turned the grammar off."""
+        if self.grammar is None:
             import pocketsphinx  # noqa: PLC0415
 
             return pocketsphinx.Decoder(loglevel="ERROR")
-        dictionary = _Dictionary(_new_decoder({}))
-        self.grammar = load_or_build_grammar(
-            self.context.home, self.context.language, dictionary, ENGINE, self.context.cache_dir
-        )
-        self._extra_words = dict(self.grammar.pronunciations)
-        decoder = self._with_grammar(_new_decoder(self._extra_words))
-        self._fsg = decoder.get_fsg()
-        return decoder
+        return self._with_grammar(_new_decoder(dict(self.grammar.pronunciations)))
 
     @cached_property
     def _transitions(self) -> list[tuple[int, int, float, str]]:
@@ -191,11 +197,7 @@ class PocketsphinxEngine:
         with self._lock:
             if self._pool:
                 return self._pool.pop()
-        if self.grammar is None:
-            import pocketsphinx  # noqa: PLC0415
-
-            return pocketsphinx.Decoder(loglevel="ERROR")
-        return self._with_grammar(_new_decoder(self._extra_words))
+        return self._make_decoder()
 
     def _give_back(self, decoder: Any) -> None:
         with self._lock:
