@@ -61,7 +61,8 @@ import nlu_accuracy as na
 import yaml
 from common import fmt, free_port
 
-from edge_runtime.config import LimitsConfig, NluConfig, default_cache_dir
+from edge_runtime.cache import default_cache_dir
+from edge_runtime.config import LimitsConfig, NluConfig
 from edge_runtime.home import Home, load_home
 from edge_runtime.inference.catalog import ModelIntegrityError, load_catalog
 from edge_runtime.messages import TextRequest

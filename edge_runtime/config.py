@@ -199,12 +199,6 @@ class NodeConfig(StrictModel):
         return self.broker.client_id or f"edge-runtime-{self.node_id}"
 
 
-def default_cache_dir() -> Path:
-    """`$EDGE_RUNTIME_CACHE`, else `$XDG_CACHE_HOME/edge-runtime`, else ~/.cache/edge-runtime."""
-    base = os.environ.get("EDGE_RUNTIME_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    return Path(base) / "edge-runtime" if base else Path.home() / ".cache" / "edge-runtime"
-
-
 def _resolve_paths(config: NodeConfig, base: Path) -> NodeConfig:
     """Make the file's relative paths relative to the file, not to the working directory."""
 

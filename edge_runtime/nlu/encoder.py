@@ -26,7 +26,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from edge_runtime.config import default_cache_dir
+from edge_runtime.cache import default_cache_dir
 from edge_runtime.inference.catalog import (
     ModelIntegrityError,
     load_catalog,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from hassil import Intents, RangeSlotList, TextSlotList
 
+from edge_runtime.cache import write_atomically
 from edge_runtime.nlu.templates import TemplateSampler, fill_marks
 from edge_runtime.nlu.words import LanguageResources
 
@@ -150,11 +151,8 @@ def load_or_draw(path: Path, intents: Intents, res: LanguageResources) -> Exampl
         except (OSError, ValueError, IndexError, TypeError) as exc:
             log.warning("example cache %s is unreadable (%s); drawing it again", path, exc)
     examples = draw_examples(intents, res)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
     rows = [[e.intent, e.marked, e.lists, e.fills, e.name_domains] for e in examples]
-    temporary.write_text(json.dumps(rows))
-    temporary.replace(path)
+    write_atomically(path, json.dumps(rows))
     counts = Counter(e.intent for e in examples)
     log.info("drew %d template examples of %d intents into %s", len(examples), len(counts), path)
     return ExampleIndex.of(examples)

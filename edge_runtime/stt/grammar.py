@@ -18,7 +18,6 @@ names need an alias).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -27,6 +26,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,7 +44,7 @@ from hassil.expression import Sequence as Seq
 from hassil.intents import RangeSlotList, SlotList, TextSlotList
 from hassil.numbers import get_rbnf_engine
 
-from edge_runtime.config import default_cache_dir
+from edge_runtime.cache import default_cache_dir, write_atomically
 from edge_runtime.home import Home
 from edge_runtime.nlu.rules import home_slot_lists, load_language, name_list_values
 from edge_runtime.nlu.templates import block_lists
@@ -370,18 +370,19 @@ def _patterns(
     return minimize(determinize(nfa, final)), served
 
 
-def _grammar_key(home: Home, language: str, intent_names: Iterable[str], extra: str) -> str:
-    digest = hashlib.sha256()
-    for part in (
-        str(GRAMMAR_VERSION),
-        language,
-        ",".join(sorted(intent_names)),
-        home.model_dump_json(),
-        extra,
-    ):
-        digest.update(part.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
+def grammar_key(home: Home, language: str, intent_names: Iterable[str] | None, engine: str) -> str:
+    """Hash of everything a grammar is built from: the translation, the templates and hassil
+    (their versions), the language, the intents (`*`: all), the home and the engine."""
+    parts = {
+        "format": GRAMMAR_VERSION,
+        "templates": metadata.version("home-assistant-intents"),
+        "hassil": metadata.version("hassil"),
+        "language": language,
+        "intents": sorted(intent_names) if intent_names is not None else "*",
+        "home": home.model_dump(mode="json"),
+        "engine": engine,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class GrammarError(ValueError):
@@ -393,15 +394,16 @@ def build_grammar(
     language: str,
     lexicon: Lexicon,
     intent_names: Iterable[str] | None = None,
-    extra_key: str = "",
+    engine: str = "",
 ) -> Grammar:
     """The grammar of every command the templates know in `home` (all intents when unset).
 
-    `lexicon` says whether the engine's dictionary has a word; `extra_key`
-    names the engine, so a grammar built for another dictionary is not reused.
+    `lexicon` says whether the engine's dictionary has a word; `engine` goes
+    into the key, so a grammar built for another dictionary is not reused.
     """
     intents: Intents = load_language(language)
-    names = sorted(intent_names if intent_names is not None else intents.intents)
+    chosen = sorted(intent_names) if intent_names is not None else None
+    names = chosen if chosen is not None else sorted(intents.intents)
     home_lists: dict[str, SlotList] = {
         **home_slot_lists(home),
         "name": TextSlotList(name="name", values=name_list_values(home)),
@@ -416,7 +418,7 @@ def build_grammar(
     return Grammar(
         graph=word_graph(whole),
         words=frozenset(words_of(whole)),
-        key=_grammar_key(home, language, names, extra_key),
+        key=grammar_key(home, language, chosen, engine),
         unspeakable=tuple(sorted(vocabulary.unspeakable)),
         intents=tuple(served),
         pronunciations=tuple(sorted(lexicon.added.items())),
@@ -434,7 +436,7 @@ def load_or_build_grammar(
     """The grammar from the cache when the home, templates and engine are unchanged, else built
     (and cached). A damaged cache file is rebuilt, never trusted."""
     intents = sorted(intent_names) if intent_names is not None else None
-    key = _grammar_key(home, language, intents or ["*"], engine)
+    key = grammar_key(home, language, intents, engine)
     path = (cache_dir or default_cache_dir()) / "grammars" / f"{engine}-{key}.json"
     try:
         cached = Grammar.from_json(json.loads(path.read_text(encoding="utf-8")))
@@ -446,7 +448,6 @@ def load_or_build_grammar(
             log.warning("grammar cache %s is unreadable (%s); building it again", path, exc)
     started = time.monotonic()
     grammar = build_grammar(home, language, lexicon, intents, engine)
-    grammar = dataclasses.replace(grammar, key=key)
     log.info(
         "grammar %s built in %.2f s: %d words, %d states, %d intents%s",
         key,
@@ -456,15 +457,8 @@ def load_or_build_grammar(
         len(grammar.intents),
         f"; no pronunciation for {', '.join(grammar.unspeakable)}" if grammar.unspeakable else "",
     )
-    _write_atomically(path, json.dumps(grammar.to_json()))
-    return grammar
-
-
-def _write_atomically(path: Path, text: str) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(path)
+        write_atomically(path, json.dumps(grammar.to_json()))
     except OSError as exc:
         log.warning("cannot cache the grammar in %s (%s); it is built again next start", path, exc)
+    return grammar
