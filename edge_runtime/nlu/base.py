@@ -16,6 +16,7 @@ from typing import Protocol
 from edge_runtime.home import Home
 from edge_runtime.messages import Intent, TextRequest
 from edge_runtime.profiles import DeviceProfile
+from edge_runtime.registry import Registry
 
 
 class NluError(Exception):
@@ -45,18 +46,7 @@ class Tier(Protocol):
 
 
 TierFactory = Callable[[NluContext], Tier]
-_FACTORIES: dict[str, TierFactory] = {}
-
-
-def register_tier(name: str) -> Callable[[TierFactory], TierFactory]:
-    """Class or function decorator: make a tier constructible by its profile name."""
-
-    def decorate(factory: TierFactory) -> TierFactory:
-        _FACTORIES[name] = factory
-        return factory
-
-    return decorate
-
-
-def tier_factory(name: str) -> TierFactory | None:
-    return _FACTORIES.get(name)
+_TIERS: Registry[TierFactory] = Registry()
+register_tier = _TIERS.register
+"""Class or function decorator: make a tier constructible by its profile name."""
+tier_factory = _TIERS.get

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edge_runtime.home import Home
+from edge_runtime.registry import Registry
 
 
 class SttError(Exception):
@@ -101,30 +102,17 @@ class SpeechToText(Protocol):
 
 
 SttFactory = Callable[[SttContext], SpeechToText]
-_FACTORIES: dict[str, SttFactory] = {}
-
-
-def register_engine(name: str) -> Callable[[SttFactory], SttFactory]:
-    """Class or function decorator: make an engine constructible by its profile name."""
-
-    def decorate(factory: SttFactory) -> SttFactory:
-        _FACTORIES[name] = factory
-        return factory
-
-    return decorate
-
-
-def engine_names() -> list[str]:
-    _import_engines()
-    return sorted(_FACTORIES)
+_ENGINES: Registry[SttFactory] = Registry()
+register_engine = _ENGINES.register
+"""Class or function decorator: make an engine constructible by its profile name."""
 
 
 def build_engine(name: str, context: SttContext) -> SpeechToText:
     """The engine registered as `name`, built for `context`."""
     _import_engines()
-    factory = _FACTORIES.get(name)
+    factory = _ENGINES.get(name)
     if factory is None:
-        raise SttError(f"unknown speech engine {name!r}; known: {', '.join(sorted(_FACTORIES))}")
+        raise SttError(f"unknown speech engine {name!r}; known: {', '.join(_ENGINES.names())}")
     return factory(context)
 
 
