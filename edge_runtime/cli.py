@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from edge_runtime import __version__
+from edge_runtime.audio.format import AudioError
 from edge_runtime.messages import BadRequest, Recognition, TextRequest
 from edge_runtime.nlu.base import NluError
 from edge_runtime.nlu.cascade import Cascade
 from edge_runtime.profiles import MachineFacts, load_profiles, select_profile
 from edge_runtime.runtime import Runtime, load_runtime
+from edge_runtime.stt.base import SpeechToText, SttError
 from edge_runtime.yamlload import ConfigError
 
 T = TypeVar("T")
@@ -96,7 +98,7 @@ def run(config_path: Path | None, home_path: Path | None, profile: str | None) -
 
     runtime = _load(config_path, home_path, profile)
     _setup_logging(runtime.config.log_level, runtime.config.node_id)
-    daemon = Daemon(runtime, _cascade(runtime))
+    daemon = Daemon(runtime, _cascade(runtime), _speech(runtime))
     click.echo(
         f"edge-runtime {__version__}: node {runtime.config.node_id!r} on "
         f"{runtime.config.broker.host}:{runtime.config.broker.port}. Try:\n"
@@ -107,6 +109,18 @@ def run(config_path: Path | None, home_path: Path | None, profile: str | None) -
     if sys.stdin.isatty():
         _start_console(daemon)
     sys.exit(daemon.run())
+
+
+def _speech(runtime: Runtime) -> SpeechToText | None:
+    """The profile's speech engine, or None (voice off, or the engine cannot load: the node
+    still answers text, and says why it is deaf)."""
+    if not runtime.config.voice.enabled:
+        return None
+    try:
+        return runtime.build_speech()
+    except (SttError, AudioError) as exc:
+        logging.getLogger("edge_runtime").error("speech to text is off: %s", exc)
+        return None
 
 
 def _start_console(daemon: Daemon) -> None:

@@ -139,6 +139,8 @@ class VoiceConfig(StrictModel):
     The engine itself is the device profile's (`stt.engine`, `stt.model`).
     """
 
+    enabled: bool = True
+    """Hear satellites on `<prefix>/<node>/audio/<site>` (and the microphone when set)."""
     microphone: str | int | None = None
     """Input device the daemon listens to (a name or part of one, or an index); unset: only
     satellites' audio over MQTT. `edge-runtime listen --list-devices` shows them."""
@@ -153,6 +155,11 @@ class VoiceConfig(StrictModel):
     """Longer speech is cut here (with a warning) and decoded."""
     max_chunk_bytes: int = Field(262_144, ge=1024)
     """Larger audio payloads from satellites are refused with an error event."""
+    queue_seconds: float = Field(120.0, ge=1.0, le=3600.0)
+    """Audio waiting for the voice thread, in seconds of speech; beyond it chunks are refused
+    with an error event (the voice thread decodes far faster than real time)."""
+    stream_timeout_s: float = Field(5.0, ge=0.5, le=600.0)
+    """A site that sends no audio this long is finished: what it said is decoded."""
     stt_options: dict[str, float | int | str | bool] = Field(default_factory=dict)
     """Engine settings, e.g. `rejection` for pocketsphinx (docs/voice.md)."""
 

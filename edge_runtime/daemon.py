@@ -14,6 +14,10 @@ threshold, or a domain this node does not serve) goes to a peer through the
 `Router`; requests from peers and pools are answered on their response topic.
 Every request id is remembered for a while, so a repeat is never executed
 twice: the origin drops it, a serving peer sends its stored reply again.
+
+Speech (docs/voice.md): satellites' audio and the microphone are heard on the
+voice thread (`Hearing`); each utterance's transcript is published from there,
+and its text joins the inbox as a `SpeechRequest`, answered like a typed command.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from edge_runtime import __version__
+from edge_runtime.hearing import Hearing, SatelliteAudio
 from edge_runtime.inbox import Inbox
 from edge_runtime.mesh import discovery, hermes
 from edge_runtime.mesh.client import Inbound, LastWill, MqttClient
@@ -62,6 +67,8 @@ from edge_runtime.messages import (
 from edge_runtime.nlu.cascade import Cascade
 from edge_runtime.nlu.domains import all_domains, intent_domain
 from edge_runtime.runtime import Runtime
+from edge_runtime.stt.base import SpeechToText
+from edge_runtime.voice import Heard
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +93,24 @@ class Connected:
     """The client (re)connected: publish presence, capabilities and discovery again."""
 
 
-Item = Inbound | LocalRequest | Connected
+@dataclass(frozen=True)
+class SpeechRequest:
+    """An utterance heard on the voice thread, to be answered in turn like a typed command."""
+
+    heard: Heard
+    request_id: str
+
+
+Item = Inbound | LocalRequest | Connected | SpeechRequest
 Deliver = Callable[[Recognition], None]
 
 
 class Daemon:
     """One node: answers typed commands, Hermes queries and peers' requests until stopped."""
 
-    def __init__(self, runtime: Runtime, cascade: Cascade) -> None:
+    def __init__(
+        self, runtime: Runtime, cascade: Cascade, speech: SpeechToText | None = None
+    ) -> None:
         self.runtime = runtime
         self.config = runtime.config
         self.network = self.config.network
@@ -117,6 +134,7 @@ class Daemon:
         self.replies: Recent[tuple[str, str], bytes] = Recent(
             self.network.remembered_ids, self.network.remember_s
         )
+        self.hearing = self._hearing(speech)
         self._published_load: tuple[int, float | None] | None = None
         self._published_at = -1e9
         self.client = MqttClient(
@@ -138,9 +156,26 @@ class Daemon:
             },
         }
 
+    def _hearing(self, speech: SpeechToText | None) -> Hearing | None:
+        voice = self.config.voice
+        if speech is None or not voice.enabled:
+            return None
+        return Hearing(
+            speech,
+            self.runtime.endpoint_config(),
+            self._on_heard,
+            self._on_bad_audio,
+            max_chunk_bytes=voice.max_chunk_bytes,
+            queue_seconds=voice.queue_seconds,
+            stream_timeout_s=voice.stream_timeout_s,
+            microphone=voice.microphone,
+        )
+
     def _subscriptions(self) -> list[str]:
         prefix = self.config.topic_prefix
         topics = [self.topics.text]
+        if self.hearing is not None:
+            topics.append(self.topics.audio_filter)
         if self.config.hermes.enabled:
             topics.append(HERMES_NLU_QUERY)
         if self.network.enabled:
@@ -164,6 +199,8 @@ class Daemon:
             self.config.broker.port,
         )
         self.client.start()
+        if self.hearing is not None:
+            self.hearing.start()
         started = time.monotonic()
         warned = False
         while not self.stopping.is_set():
@@ -176,6 +213,8 @@ class Daemon:
                     self.config.broker.host,
                     self.config.broker.port,
                 )
+        if self.hearing is not None:
+            self.hearing.stop(DRAIN_LIMIT_S)  # what was said before the stop is answered too
         self._drain()
         self.client.stop(final=(self.topics.status, STATUS_OFFLINE))
         log.info("node %s stopped", self.config.node_id)
@@ -221,6 +260,9 @@ class Daemon:
         if isinstance(item, LocalRequest):
             self._serve_local(item)
             return
+        if isinstance(item, SpeechRequest):
+            self._serve_speech(item)
+            return
         try:
             self._handle(item)
         except BadRequest as exc:
@@ -246,7 +288,12 @@ class Daemon:
     # --- inbound (paho's network thread): queue and return ---
 
     def _accept(self, message: Inbound) -> None:
-        """Replies and peers' status/capabilities jump the queue; requests wait their turn."""
+        """Replies and peers' status/capabilities jump the queue; requests wait their turn;
+        audio goes to the voice thread."""
+        site = self.topics.audio_site(message.topic)
+        if site is not None:
+            self._accept_audio(site, message)
+            return
         peer = peer_of(self.config.topic_prefix, message.topic)
         if message.topic == self.topics.reply or (peer is not None and peer[1] in PRESENCE_LEAVES):
             self.inbox.put_control(message)
@@ -262,6 +309,44 @@ class Daemon:
                     self.config.node_id,
                 )
             )
+
+    def _accept_audio(self, site: str, message: Inbound) -> None:
+        assert self.hearing is not None  # the audio topic is subscribed only with hearing
+        if not self.hearing.submit(SatelliteAudio(site, message.topic, message.payload)):
+            limit = self.config.voice.queue_seconds
+            self._on_bad_audio(
+                f"audio queue full ({limit:.0f} s of audio waiting); chunk refused",
+                message.topic,
+                None,
+            )
+
+    # --- speech (the voice thread) ---
+
+    def _on_heard(self, heard: Heard, request_id: str) -> None:
+        """Publish the transcript now; the text waits in the inbox for the worker."""
+        transcript = heard.transcript
+        event = heard.to_event(request_id, self.config.node_id)
+        self.client.publish(self.topics.transcript, dumps(event))
+        if self.config.hermes.enabled and transcript.understood:
+            topic, payload = hermes.text_captured(
+                transcript.text,
+                transcript.confidence,
+                transcript.audio_s,
+                heard.site,
+                self.config.language,
+            )
+            self.client.publish(topic, dumps(payload))
+        try:
+            self.inbox.put(SpeechRequest(heard, request_id))
+        except queue.Full:
+            self._on_bad_audio(
+                f"queue full ({self.inbox.capacity} waiting); utterance not answered",
+                self.topics.audio_topic(heard.site),
+                request_id,
+            )
+
+    def _on_bad_audio(self, problem: str, topic: str, request_id: str | None) -> None:
+        self._report(ErrorEvent(problem, topic, self.config.node_id, request_id))
 
     # --- requests (worker thread) ---
 
@@ -333,6 +418,29 @@ class Daemon:
             self._publish_intent(recognition)
 
         self._answer(request, deliver)
+
+    def _serve_speech(self, item: SpeechRequest) -> None:
+        """Answer an utterance as a typed command; one not understood gets an empty answer."""
+        heard, transcript = item.heard, item.heard.transcript
+        max_chars = self.config.limits.max_text_chars
+
+        def deliver(recognition: Recognition) -> None:
+            self._publish_intent(recognition)
+            log.info(
+                "id=%s site=%s: intent %.1f ms after the end of speech",
+                item.request_id,
+                heard.site,
+                (time.monotonic() - heard.ended_at) * 1000,
+            )
+
+        if transcript.understood and transcript.text:
+            request = TextRequest.build(
+                transcript.text, item.request_id, heard.site, None, max_chars
+            )
+            self._answer(request, deliver)
+            return
+        unheard = TextRequest(transcript.text, item.request_id, heard.site)
+        deliver(Recognition(unheard, None, 0.0, self.config.node_id))
 
     def _handle_text(self, message: Inbound) -> None:
         limits = self.config.limits

@@ -20,7 +20,7 @@ import click
 
 from edge_runtime.audio.format import AudioError
 from edge_runtime.audio.sources import AudioSource, MicrophoneSource, WavSource, input_devices
-from edge_runtime.audio.vad import EndpointConfig, load_detector
+from edge_runtime.audio.vad import load_detector
 from edge_runtime.messages import Recognition, TextRequest
 from edge_runtime.nlu.cascade import Cascade
 from edge_runtime.runtime import Runtime
@@ -33,15 +33,6 @@ MIC_SITE = "microphone"
 
 class ListenError(Exception):
     """The audio or the speech engine cannot be used; the message says why."""
-
-
-def endpoint_config(runtime: Runtime) -> EndpointConfig:
-    voice = runtime.config.voice
-    return EndpointConfig(
-        threshold=voice.speech_threshold,
-        silence_ms=voice.silence_ms,
-        max_utterance_s=voice.max_utterance_s,
-    )
 
 
 def print_devices() -> None:
@@ -62,7 +53,7 @@ def listen(
     try:
         engine = runtime.build_speech()
         listener = SiteListener(
-            WAV_SITE if wav else MIC_SITE, engine, load_detector(), endpoint_config(runtime)
+            WAV_SITE if wav else MIC_SITE, engine, load_detector(), runtime.endpoint_config()
         )
         source = _open_source(runtime, wav, device)
     except (AudioError, SttError) as exc:

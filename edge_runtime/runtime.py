@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_runtime.audio.vad import EndpointConfig
 from edge_runtime.config import NodeConfig, load_config
 from edge_runtime.home import DEMO_HOME_NAME, Home, demo_home, load_home
 from edge_runtime.nlu.base import NluContext
@@ -58,6 +59,14 @@ class Runtime:
             dict(voice.stt_options),
         )
         return build_engine(stt.engine, context)
+
+    def endpoint_config(self) -> EndpointConfig:
+        voice = self.config.voice
+        return EndpointConfig(
+            threshold=voice.speech_threshold,
+            silence_ms=voice.silence_ms,
+            max_utterance_s=voice.max_utterance_s,
+        )
 
 
 def load_runtime(

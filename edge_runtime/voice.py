@@ -22,11 +22,15 @@ from typing import Any
 from edge_runtime.audio.vad import (
     EndpointConfig,
     Endpointer,
+    EndpointEvent,
     SpeechAudio,
     SpeechDetector,
     SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
     SpeechStarted,
 )
+from edge_runtime.messages import PROTOCOL_VERSION
 from edge_runtime.stt.base import Decoding, SpeechToText, Transcript
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,10 @@ class Heard:
             "ended_by": self.ended_by,
         }
 
+    def to_event(self, request_id: str, node: str) -> dict[str, Any]:
+        """The `edge/<node>/transcript` event; its id is the id of the intent event after it."""
+        return {"v": PROTOCOL_VERSION, "id": request_id, "node": node, **self.to_json()}
+
 
 class SiteListener:
     """End-pointing and decoding of one audio stream."""
@@ -69,7 +77,7 @@ class SiteListener:
     ) -> None:
         self.site = site
         self.engine = engine
-        self.endpointer = Endpointer(detector, config)
+        self.endpointer = Endpointer(detector, config, label=f"site {site}")
         self.clock = clock
         self._decoding: Decoding | None = None
         self._started_s = 0.0
@@ -86,16 +94,22 @@ class SiteListener:
         """End of the stream (or the satellite said the utterance is over)."""
         return self._handle(self.endpointer.finish())
 
-    def _handle(self, events: list[Any]) -> list[Heard]:
+    def _handle(self, events: list[EndpointEvent]) -> list[Heard]:
         heard = []
         for event in events:
             if isinstance(event, SpeechStarted):
                 self._decoding = self.engine.start()
                 self._started_s = event.at_s
                 self._decoding.feed(event.pcm)
-            elif isinstance(event, SpeechAudio) and self._decoding is not None:
+            elif self._decoding is None:
+                continue
+            elif isinstance(event, SpeechAudio):
                 self._decoding.feed(event.pcm)
-            elif isinstance(event, SpeechEnded) and self._decoding is not None:
+            elif isinstance(event, SpeechPaused):
+                self._decoding.pause()
+            elif isinstance(event, SpeechResumed):
+                self._decoding.resume()
+            elif isinstance(event, SpeechEnded):
                 heard.append(self._finish(event))
         return heard
 

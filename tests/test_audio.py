@@ -33,6 +33,8 @@ from edge_runtime.audio.vad import (
     EndpointEvent,
     SpeechAudio,
     SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
     SpeechStarted,
     load_detector,
 )
@@ -387,7 +389,7 @@ def endpoint(
 
 
 def marks(events: list[EndpointEvent]) -> list[SpeechStarted | SpeechEnded]:
-    return [event for event in events if not isinstance(event, SpeechAudio)]
+    return [event for event in events if isinstance(event, SpeechStarted | SpeechEnded)]
 
 
 def test_speech_padded_with_silence_is_one_utterance_at_the_right_times(speech: Speech) -> None:
@@ -407,7 +409,9 @@ def test_the_utterance_is_the_stream_from_the_pre_roll_on_without_gaps(speech: S
     started = events[0]
     assert isinstance(started, SpeechStarted)
     first_byte = round(started.at_s * BYTES_PER_SECOND) - 10 * 1024  # 320 ms of pre-roll
-    audio = b"".join(event.pcm for event in events if not isinstance(event, SpeechEnded))
+    audio = b"".join(
+        event.pcm for event in events if isinstance(event, SpeechStarted | SpeechAudio)
+    )
     assert audio == stream[first_byte : first_byte + len(audio)]
 
 
@@ -417,6 +421,31 @@ def test_two_commands_a_second_and_a_half_apart_are_two_utterances(speech: Speec
     second_start = marks(events)[2].at_s
     expected = 0.5 + len(speech.first) / BYTES_PER_SECOND + 1.5 + speech_bounds(speech.second)[0]
     assert second_start == pytest.approx(expected, abs=0.3)
+
+
+def test_a_pause_is_reported_before_the_silence_ends_the_utterance(speech: Speech) -> None:
+    events = endpoint(silence(0.5) + speech.first + silence(1.5))
+    pauses = [event for event in events if isinstance(event, SpeechPaused)]
+    ended = marks(events)[-1]
+    assert len(pauses) == 1
+    assert events.index(pauses[0]) < events.index(ended)
+    assert isinstance(ended, SpeechEnded)
+    assert pauses[0].at_s == ended.at_s, "both name the end of the last frame of speech"
+
+
+def test_speech_after_a_pause_resumes_the_same_utterance(speech: Speech) -> None:
+    # 500 ms between the voices: longer than pause_ms (300), shorter than silence_ms (700).
+    first_end, second_start = speech_bounds(speech.first)[1], speech_bounds(speech.second)[0]
+    first = speech.first[: round(first_end * 16000) * 2]
+    second = speech.second[round(second_start * 16000) * 2 :]
+    events = endpoint(silence(0.5) + first + silence(0.5) + second + silence(1.5))
+    kinds = [type(event) for event in events if not isinstance(event, SpeechAudio)]
+    assert kinds == [SpeechStarted, SpeechPaused, SpeechResumed, SpeechPaused, SpeechEnded]
+
+
+def test_no_pause_is_reported_when_pause_ms_is_not_below_silence_ms(speech: Speech) -> None:
+    events = endpoint(speech.first + silence(1.5), EndpointConfig(pause_ms=700, silence_ms=700))
+    assert not [event for event in events if isinstance(event, SpeechPaused | SpeechResumed)]
 
 
 def test_silence_alone_starts_no_utterance() -> None:

@@ -4,7 +4,10 @@ A `SpeechDetector` gives the probability of speech in each fixed-size frame of s
 PCM. The `Endpointer` turns those probabilities into events: `SpeechStarted` once speech
 has lasted `start_ms` (with `pre_roll_ms` of the audio before it, so the first syllable
 reaches speech to text), `SpeechAudio` while the person speaks, and `SpeechEnded` after
-`silence_ms` of silence, at `max_utterance_s`, or at the end of the stream.
+`silence_ms` of silence, at `max_utterance_s`, or at the end of the stream. In between,
+`SpeechPaused` comes after `pause_ms` of silence (and `SpeechResumed` if speech comes back
+before the end): speech to text uses the wait for the end to decode what was said, so the
+answer is ready when the silence is long enough to end the utterance.
 
 One endpointer per stream (a microphone, a satellite site): the detector is recurrent and
 both keep state, so neither is ever shared. Times are seconds of audio since the stream
@@ -103,11 +106,14 @@ class EndpointConfig:
     """An utterance is cut here even while speech goes on (a television, a long monologue)."""
     pre_roll_ms: int = 320
     """Audio kept from before the start, so that the first syllable is not lost."""
+    pause_ms: int = 300
+    """Silence after which decoding starts while the end is awaited (`SpeechPaused`); at or
+    above `silence_ms`, never."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be between 0 and 1, not {self.threshold}")
-        for name in ("start_ms", "silence_ms", "max_utterance_s"):
+        for name in ("start_ms", "silence_ms", "max_utterance_s", "pause_ms"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
         if self.pre_roll_ms < 0:
@@ -128,6 +134,18 @@ class SpeechAudio:
     """Audio of the utterance after `SpeechStarted`'s, trailing silence included."""
 
 
+@dataclass(frozen=True)
+class SpeechPaused:
+    at_s: float
+    """The end of the last frame of speech; `pause_ms` of silence followed it."""
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    at_s: float
+    """Speech came back after a `SpeechPaused`, within the same utterance."""
+
+
 EndReason = Literal["silence", "max_length", "end_of_stream"]
 
 
@@ -139,7 +157,7 @@ class SpeechEnded:
     reason: EndReason
 
 
-EndpointEvent = SpeechStarted | SpeechAudio | SpeechEnded
+EndpointEvent = SpeechStarted | SpeechAudio | SpeechPaused | SpeechResumed | SpeechEnded
 
 
 class Endpointer:
@@ -160,6 +178,7 @@ class Endpointer:
         self._frame_s = detector.frame_bytes / BYTES_PER_SECOND
         self._start_frames = self._frames_for(self.config.start_ms / 1000)
         self._silence_frames = self._frames_for(self.config.silence_ms / 1000)
+        self._pause_frames = self._frames_for(self.config.pause_ms / 1000)
         self._max_frames = self._frames_for(self.config.max_utterance_s)
         pre_roll_frames = self._frames_for(self.config.pre_roll_ms / 1000, least=0)
         self._recent: deque[bytes] = deque(maxlen=pre_roll_frames + self._start_frames)
@@ -244,10 +263,16 @@ class Endpointer:
         audio += frame
         self._utterance_frames += 1
         if voiced:
+            if self._silent_run >= self._pause_frames:
+                _flush_audio(events, audio)
+                events.append(SpeechResumed(self._seconds(self._frames - 1)))
             self._silent_run = 0
             self._last_voiced_end = self._frames
         else:
             self._silent_run += 1
+            if self._silent_run == self._pause_frames < self._silence_frames:
+                _flush_audio(events, audio)
+                events.append(SpeechPaused(self._seconds(self._last_voiced_end)))
         if self._silent_run >= self._silence_frames:
             self._end(events, audio, self._seconds(self._last_voiced_end), "silence")
         elif self._utterance_frames >= self._max_frames:

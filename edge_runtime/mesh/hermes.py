@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from edge_runtime.mesh.topics import HERMES_NOT_RECOGNIZED, hermes_intent
+from edge_runtime.mesh.topics import HERMES_NOT_RECOGNIZED, HERMES_TEXT_CAPTURED, hermes_intent
 from edge_runtime.messages import (
     BadRequest,
     Recognition,
@@ -105,4 +105,21 @@ def answer(query: HermesQuery, recognition: Recognition) -> tuple[str, dict[str,
         "asrConfidence": None,
         "wakewordId": None,
         "lang": query.lang,
+    }
+
+
+def text_captured(
+    text: str, confidence: float, audio_s: float, site_id: str, lang: str
+) -> tuple[str, dict[str, Any]]:
+    """`hermes/asr/textCaptured` for an utterance speech to text understood (rhasspy-hermes
+    `AsrTextCaptured`): a Rhasspy dialogue manager takes it from here as from its own ASR."""
+    return HERMES_TEXT_CAPTURED, {
+        "text": text,
+        "likelihood": confidence,
+        "seconds": round(audio_s, 3),
+        "siteId": site_id,
+        "sessionId": None,
+        "wakewordId": None,
+        "asrTokens": None,
+        "lang": lang,
     }

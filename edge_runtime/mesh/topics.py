@@ -7,6 +7,7 @@ from dataclasses import dataclass
 HERMES_NLU_QUERY = "hermes/nlu/query"
 HERMES_NOT_RECOGNIZED = "hermes/nlu/intentNotRecognized"
 HERMES_INTENT_PREFIX = "hermes/intent/"
+HERMES_TEXT_CAPTURED = "hermes/asr/textCaptured"
 
 STATUS_ONLINE = b"online"
 STATUS_OFFLINE = b"offline"
@@ -81,6 +82,26 @@ class NodeTopics:
     def intent(self) -> str:
         """Outbound intent events, one per request."""
         return self._topic("intent")
+
+    @property
+    def transcript(self) -> str:
+        """Outbound: what speech to text heard in each utterance, before its intent event."""
+        return self._topic("transcript")
+
+    def audio_topic(self, site: str) -> str:
+        """Inbound: the audio a satellite at `site` streams (docs/voice.md for the payload)."""
+        return self._topic(f"audio/{site}")
+
+    @property
+    def audio_filter(self) -> str:
+        """Every site's audio topic."""
+        return self.audio_topic("+")
+
+    def audio_site(self, topic: str) -> str | None:
+        """The site of an audio topic of this node, or None for any other topic."""
+        head = self.audio_topic("")
+        site = topic[len(head) :] if topic.startswith(head) else ""
+        return site if site and "/" not in site else None
 
     @property
     def error(self) -> str:

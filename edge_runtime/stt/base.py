@@ -87,8 +87,18 @@ class Decoding(Protocol):
         """The words so far (may change until `finish`)."""
         ...
 
+    def pause(self) -> None:
+        """The speaker paused (the end-pointer's `SpeechPaused`): an engine that decodes at the
+        end does it now, so that `finish` is instant when no more speech follows."""
+        ...
+
+    def resume(self) -> None:
+        """Speech came back after `pause`: what was decoded early no longer stands."""
+        ...
+
     def finish(self) -> Transcript:
-        """The final result; the decoding cannot be fed afterwards."""
+        """The final result; the decoding cannot be fed afterwards. After `pause` with no
+        `resume`, the audio fed since (silence) may be left out."""
         ...
 
 

@@ -46,6 +46,14 @@ GARBAGE_ENTER = 1e-3
 """Weight of leaving the start for the garbage loop (per phone model)."""
 DEFAULT_REJECTION = 0.01
 """Weight of each further phone in the garbage loop: higher rejects more (see docs/voice.md)."""
+DECODER_SETTINGS = frozenset(
+    (
+        *("beam", "wbeam", "pbeam", "maxhmmpf", "lw", "wip", "pip", "silprob", "fillprob"),
+        *("topn", "fsgusefiller"),
+    )
+)
+"""pocketsphinx decoder settings `voice.stt_options` may set (its own names and meanings)."""
+ENGINE_SETTINGS = frozenset(("rejection", "garbage_enter"))
 ACCEPTED_CONFIDENCE = 0.97
 """Share of accepted transcripts that were right (benchmarks/voice.py, clean and noisy speech):
 what an accepted grammar transcript's confidence says."""
@@ -103,11 +111,13 @@ class _Dictionary:
         return None
 
 
-def _new_decoder(extra_words: dict[str, str]) -> Any:
+def _new_decoder(extra_words: dict[str, str], settings: dict[str, Any] | None = None) -> Any:
     import pocketsphinx  # noqa: PLC0415 (the model loads with the module's data files)
 
     # bestpath=False: the lattice pass drops the last word of a grammar sentence.
-    decoder = pocketsphinx.Decoder(lm=None, loglevel="ERROR", bestpath=False, cmn="batch")
+    decoder = pocketsphinx.Decoder(
+        lm=None, loglevel="ERROR", bestpath=False, cmn="batch", **(settings or {})
+    )
     for phone in PHONES:
         decoder.add_word(GARBAGE_PREFIX + phone.lower(), phone, False)
     for word, phones in extra_words.items():
@@ -128,7 +138,9 @@ class PocketsphinxEngine:
                 "needs the vosk engine with a model for it"
             )
         self.context = context
+        self.settings = _decoder_settings(context.options)
         self.rejection = float(context.options.get("rejection", DEFAULT_REJECTION))
+        self.garbage_enter = float(context.options.get("garbage_enter", GARBAGE_ENTER))
         self._pool: list[Any] = []
         self._lock = threading.Lock()
         self.grammar: Grammar | None = None
@@ -162,7 +174,7 @@ class PocketsphinxEngine:
             import pocketsphinx  # noqa: PLC0415
 
             return pocketsphinx.Decoder(loglevel="ERROR")
-        return self._with_grammar(_new_decoder(dict(self.grammar.pronunciations)))
+        return self._with_grammar(_new_decoder(dict(self.grammar.pronunciations), self.settings))
 
     @cached_property
     def _transitions(self) -> list[tuple[int, int, float, str]]:
@@ -175,7 +187,7 @@ class PocketsphinxEngine:
         moves = [(a, b, 1.0, w) for a, b, _p, w in graph.transitions]
         for word in garbage:
             moves += [
-                (graph.start, loop, GARBAGE_ENTER * share, word),
+                (graph.start, loop, self.garbage_enter * share, word),
                 (loop, loop, self.rejection * share, word),
                 (loop, graph.final, (1 - self.rejection) * share, word),
             ]
@@ -208,27 +220,39 @@ class PocketsphinxEngine:
 
 
 class PocketsphinxDecoding:
-    """Audio is kept and decoded in one pass at the end.
+    """Audio is kept and decoded in one pass: when the speaker pauses, or at the end.
 
     Decoding while the audio streams in was tried: with live cepstral mean
     normalisation the first second of every utterance is judged against the
     previous speaker's mean, and on espeak speech that turned right answers into
     wrong ones ("turn on the bedroom lamp" -> "... fan"). One pass over the whole
     utterance normalises with its own mean; at a real-time factor of about 0.05
-    a two-second command costs about 100 ms.
+    a two-second command costs about 100 ms. That pass runs when the end-pointer
+    reports a pause, while it waits to see whether the silence ends the utterance:
+    when it does, the transcript is ready.
     """
 
     def __init__(self, engine: PocketsphinxEngine) -> None:
         self.engine = engine
         self.audio = bytearray()
+        self._early: Transcript | None = None
 
     def feed(self, pcm: bytes) -> None:
         self.audio += pcm
 
     def partial(self) -> str:
-        return ""  # nothing is decoded before the end (see the class docstring)
+        return ""  # nothing is decoded before a pause (see the class docstring)
+
+    def pause(self) -> None:
+        self._early = self._decode()
+
+    def resume(self) -> None:
+        self._early = None
 
     def finish(self) -> Transcript:
+        return self._early or self._decode()
+
+    def _decode(self) -> Transcript:
         started = time.monotonic()
         decoder = self.engine._take()
         try:
@@ -280,8 +304,19 @@ def prepare(pcm: bytes) -> bytes:
     if loud.size:
         first = max(0, int(loud[0]) - SILENCE_MARGIN)
         samples = samples[first : int(loud[-1]) + SILENCE_MARGIN]
+        before = SILENCE_MARGIN - (int(loud[0]) - first)
+        after = SILENCE_MARGIN - (first + samples.size - 1 - int(loud[-1]))
+        samples = np.pad(samples, (before, max(0, after)))
     floor = np.random.default_rng(0).normal(0.0, NOISE_FLOOR, samples.size)
     return np.clip(samples + floor.astype(np.int32), -32768, 32767).astype(np.int16).tobytes()
+
+
+def _decoder_settings(options: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - DECODER_SETTINGS - ENGINE_SETTINGS)
+    if unknown:
+        known = ", ".join(sorted(DECODER_SETTINGS | ENGINE_SETTINGS))
+        raise SttError(f"unknown pocketsphinx option(s) {', '.join(unknown)}; known: {known}")
+    return {key: value for key, value in options.items() if key in DECODER_SETTINGS}
 
 
 @register_engine(ENGINE)

@@ -174,6 +174,12 @@ class VoskDecoding:
         now = json.loads(self._recognizer.PartialResult()).get("partial", "")
         return " ".join([w.text for w in self._words] + _clean(now.split()))
 
+    def pause(self) -> None:
+        """Nothing to do: vosk decodes as the audio streams in."""
+
+    def resume(self) -> None:
+        """Nothing to do (see `pause`)."""
+
     def finish(self) -> Transcript:
         if self._result is None:
             started = time.perf_counter()
