@@ -749,6 +749,21 @@ def print_precision(runs: Sequence[Run]) -> None:
         )
 
 
+def print_by_voice(runs: Sequence[Run]) -> None:
+    """Commands heard right and wrong per voice and condition: the acoustic model matches some
+    of espeak-ng's voices far better than others, which the averages hide."""
+    for run in (r for r in runs if r.config.grammar):
+        groups: dict[tuple[str, str], list[Scored]] = {}
+        for s in (s for s in run.scored if s.utterance.command):
+            groups.setdefault((s.utterance.condition, s.utterance.voice), []).append(s)
+        parts = [
+            f"{condition} {voice}: {sum(s.full_ok for s in group)}/{len(group)} right, "
+            f"{sum(s.wrong for s in group)} wrong"
+            for (condition, voice), group in sorted(groups.items())
+        ]
+        print(f"\nBy voice, {run.config.name}: " + "; ".join(parts))
+
+
 def describe(s: Scored) -> str:
     got = f"{s.answer.intent} {json.dumps(s.answer.slots, default=str)}"
     want = f"{s.utterance.want_intent} {json.dumps(s.utterance.want_slots, default=str)}"
@@ -810,6 +825,7 @@ def print_report(report: Report, examples: int) -> None:
             f" (wall clock, fast feed); heard as none or several: {split}"
         )
     print_precision(report.runs)
+    print_by_voice(report.runs)
     print_findings(report.runs, examples)
     print_targets(report.runs)
     if not math.isnan(report.grammar_build_s):

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from audio_fixtures import speak
+from audio_fixtures import sox, speak
 from conftest import EVAL_FIXTURES
 
 from edge_runtime.audio.sources import read_wav
@@ -62,8 +62,28 @@ def test_speech_that_is_no_command_is_not_understood(
 
 
 def test_silence_is_nothing_recognized(engine: PocketsphinxEngine) -> None:
-    text, reason = transcribe(engine, bytes(32000))
-    assert text == "" and reason
+    for _ in range(3):  # each time on another of the pool's decoders
+        text, reason = transcribe(engine, bytes(32000))
+        assert text == "" and reason
+
+
+@pytest.mark.parametrize("color", ["white", "pink", "brown"])
+def test_a_burst_of_noise_is_not_heard_as_a_short_command(
+    engine: PocketsphinxEngine, tmp_path: Path, color: str
+) -> None:
+    burst = tmp_path / "burst.wav"
+    sox("-r", "16000", "-n", "-b", "16", burst, "synth", "0.4", f"{color}noise", "vol", "0.5")
+    text, reason = transcribe(engine, read_wav(burst))
+    assert text == "" and reason, "noise must not become 'mow' or 'pause'"
+
+
+def test_the_same_audio_decodes_the_same_whatever_came_before(
+    engine: PocketsphinxEngine, tmp_path: Path
+) -> None:
+    lamp = read_wav(speak("turn on the bedroom lamp", tmp_path / "lamp.wav"))
+    first = transcribe(engine, bytes(32000))
+    transcribe(engine, lamp)
+    assert transcribe(engine, bytes(32000)) == first
 
 
 def test_padding_with_digital_silence_does_not_change_the_answer(
