@@ -243,25 +243,33 @@ def write_config(path: Path, node_id: str, port: int, **extra: Any) -> Path:
     return path
 
 
+def launch_node(
+    directory: Path, node_id: str, port: int, env: dict[str, str] | None = None, **extra: Any
+) -> Node:
+    """`edge-runtime run` with a config written from `extra`, its output in `<node_id>.log`."""
+    config = write_config(directory / f"{node_id}.yaml", node_id, port, **extra)
+    log_path = directory / f"{node_id}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime", "run", "--config", str(config)],
+        stdin=subprocess.DEVNULL,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=directory,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+    return Node(node_id, process, log_path)
+
+
 @pytest.fixture
 def start_node(tmp_path: Path, broker: Broker) -> Iterator[Callable[..., Node]]:
     """Start `edge-runtime run` with a config of the test's choosing; stopped at teardown."""
     nodes: list[Node] = []
 
     def start(node_id: str | None = None, port: int | None = None, **extra: Any) -> Node:
-        node_id = node_id or f"node-{uuid.uuid4().hex[:6]}"
-        config = write_config(tmp_path / f"{node_id}.yaml", node_id, port or broker.port, **extra)
-        log_path = tmp_path / f"{node_id}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "edge_runtime", "run", "--config", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=log_path.open("w"),
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        node = launch_node(
+            tmp_path, node_id or f"node-{uuid.uuid4().hex[:6]}", port or broker.port, **extra
         )
-        node = Node(node_id, process, log_path)
         nodes.append(node)
         return node
 

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 from audio_fixtures import add_noise, sox, speak
-from conftest import EVAL_FIXTURES, TIMEOUT_S, Broker, Node, Probe, Received, write_config
+from conftest import EVAL_FIXTURES, TIMEOUT_S, Broker, Node, Probe, Received, launch_node
 
 from edge_runtime.audio.format import STANDARD, AudioFormat, scan_wav
 from edge_runtime.audio.satellite import encode_audio_payload
@@ -171,19 +168,9 @@ def home_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_voice_node(directory: Path, port: int, home: Path, **extra: Any) -> Node:
+    cache = {"EDGE_RUNTIME_CACHE": str(directory / "cache")}
     node_id = f"voice-{uuid.uuid4().hex[:6]}"
-    config = write_config(directory / f"{node_id}.yaml", node_id, port, home=str(home), **extra)
-    log_path = directory / f"{node_id}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime", "run", "--config", str(config)],
-        stdin=subprocess.DEVNULL,
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=directory,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "EDGE_RUNTIME_CACHE": str(directory / "cache")},
-    )
-    return Node(node_id, process, log_path)
+    return launch_node(directory, node_id, port, cache, home=str(home), **extra)
 
 
 @pytest.fixture(scope="module")
