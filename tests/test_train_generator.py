@@ -56,6 +56,8 @@ def test_the_tiny_model_learns_and_its_folder_loads_with_transformers(
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")  # type: ignore[no-untyped-call]
     assert tokenizer.sep_token == tg.SEP and tokenizer.eos_token == tg.EOS
     assert model.config.vocab_size == len(tokenizer)
+    tokenizer_config = json.loads((tmp_path / "model" / "tokenizer_config.json").read_text())
+    assert tokenizer_config["tokenizer_class"] == "PreTrainedTokenizerFast"
     saved = json.loads((tmp_path / "model" / "training.json").read_text())
     assert saved["data_sha256"] == tg.file_digest(data) and saved["steps"] == 40
 

@@ -255,6 +255,15 @@ def exact_match(
     return right / max(1, len(examples))
 
 
+def portable_tokenizer_config(folder: Path) -> None:
+    """Name the tokenizer class every transformers version knows: transformers 5 writes
+    `TokenizersBackend`, which 4.x (this project's pin) cannot load."""
+    path = folder / "tokenizer_config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -289,6 +298,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model.to(torch.device("cpu"))  # type: ignore[arg-type]
     (model.half() if args.half else model).save_pretrained(args.out)  # type: ignore[no-untyped-call]
     tokenizer.save_pretrained(args.out)
+    portable_tokenizer_config(args.out)
     report = {
         "size": args.size,
         "shape": asdict(size),
