@@ -91,6 +91,11 @@ class SiteStream:
             return tail + self.converter.convert(pcm)
         return self.converter.convert(pcm)
 
+    def finish(self) -> list[Heard]:
+        """End the stream: the resampler's last samples, then what the end-pointer holds."""
+        tail = self.converter.flush() if self.converter is not None else b""
+        return self.listener.feed(tail) + self.listener.finish()
+
     def take_request_id(self) -> str:
         request_id, self.request_id = self.request_id or new_request_id(), None
         return request_id
@@ -203,7 +208,6 @@ class Hearing:
     def _take(self, item: AudioItem) -> None:
         if isinstance(item, MicrophoneAudio):
             stream = self._stream(item.site)
-            stream.last_audio = time.monotonic()
             self._deliver(stream, stream.listener.feed(item.pcm))
             return
         try:
@@ -212,7 +216,6 @@ class Hearing:
             self.on_bad_audio(str(exc), item.topic, None)
             return
         stream = self._stream(item.site)
-        stream.last_audio = time.monotonic()
         stream.request_id = chunk.request_id or stream.request_id
         try:
             pcm = stream.convert(chunk.fmt, chunk.pcm)
@@ -224,11 +227,13 @@ class Hearing:
             self._end_utterance(item.site, stream)
 
     def _stream(self, site: str) -> SiteStream:
+        """The site's stream (new for a site not heard lately), marked as heard from now."""
         stream = self.sites.get(site)
         if stream is None:
             listener = SiteListener(site, self.engine, self.detector_factory(), self.endpoint)
             stream = self.sites[site] = SiteStream(listener)
             log.info("site %s: new audio stream", site)
+        stream.last_audio = time.monotonic()
         return stream
 
     def _deliver(self, stream: SiteStream, heard: list[Heard]) -> None:
@@ -238,8 +243,7 @@ class Hearing:
 
     def _end_utterance(self, site: str, stream: SiteStream) -> None:
         """The satellite says the utterance is over: decode it now, or say nothing was heard."""
-        tail = stream.converter.flush() if stream.converter is not None else b""
-        heard = stream.listener.feed(tail) + stream.listener.finish()
+        heard = stream.finish()
         if not heard and not stream.heard_since_end:
             heard = [self._nothing_heard(site)]
         self._deliver(stream, heard)
@@ -260,7 +264,7 @@ class Hearing:
         stream = self.sites.pop(site)
         if stream.listener.in_speech:
             log.info("site %s: no audio for %.0f s; decoding it", site, self.stream_timeout_s)
-        self._deliver(stream, stream.listener.finish())
+        self._deliver(stream, stream.finish())
 
     # --- the microphone thread ---
 

@@ -94,7 +94,6 @@ NOISE_FLOOR = 100.0
 """Standard deviation (in samples, about -50 dBFS: a quiet room) of the noise floor added to
 every utterance. The acoustic model learnt from recordings that have one: on espeak-ng speech
 a floor at -72 dBFS heard 66 of 100 commands right and 7 wrong, this one 74 and 4."""
-LEVEL = 0.0
 VOICELESS = frozenset({"P", "T", "K", "F", "TH"})
 
 
@@ -218,17 +217,17 @@ class PocketsphinxEngine:
         garbage = [GARBAGE_PREFIX + p.lower() for p in PHONES]
         share = 1.0 / len(garbage)
         moves = [(a, b, 1.0, w) for a, b, _p, w in graph.transitions]
-        enter, stay, leave = self.garbage_enter * share, self.rejection * share, share
-        for word in garbage:
-            moves += [(graph.start, loop, enter, word), (loop, loop, stay, word)]
-            moves += [(loop, graph.final, leave * (1 - self.rejection), word)]
+        stay, leave = self.rejection * share, (1 - self.rejection) * share
+        # (entered from, the loop's state, left to, weight of entering): a whole utterance
+        loops = [(graph.start, loop, graph.final, self.garbage_enter * share)]
         if self.garbage_edges:  # phones before or after a command: "don't" ..., ... "is broken"
-            before, after, edge = loop + 1, loop + 2, self.garbage_edges * share
+            edge = self.garbage_edges * share
+            loops += [(graph.start, loop + 1, graph.start, edge)]
+            loops += [(graph.final, loop + 2, graph.final, edge)]
+        for source, state, target, enter in loops:
             for word in garbage:
-                moves += [(graph.start, before, edge, word), (before, before, stay, word)]
-                moves += [(before, graph.start, leave * (1 - self.rejection), word)]
-                moves += [(graph.final, after, edge, word), (after, after, stay, word)]
-                moves += [(after, graph.final, leave * (1 - self.rejection), word)]
+                moves += [(source, state, enter, word), (state, state, stay, word)]
+                moves += [(state, target, leave, word)]
         return moves
 
     def _with_grammar(self, decoder: Any) -> Any:
@@ -294,9 +293,10 @@ class PocketsphinxDecoding:
         started = time.monotonic()
         decoder = self.engine._take()
         try:
-            # The front end carries its cepstral mean from one utterance to the next, batch
-            # mode or not: after a command, a second of near silence came out as "mow", and
-            # the same audio decoded differently after different speech. Reset, it does not.
+            # The feature front end carries state from one utterance to the next (not the
+            # cepstral mean: cmn=batch, cmninit and set_cmn change nothing): after a command
+            # a second of near silence came out as "mow", and the same audio decoded
+            # differently after different speech. Reset, it does not.
             audio = prepare(bytes(self.audio))
             decoder.reinit_feat()
             decoder.start_utt()
@@ -308,9 +308,6 @@ class PocketsphinxDecoding:
             self.engine._give_back(decoder)
         decode_ms = (time.monotonic() - started) * 1000
         return self._transcript(text, decode_ms)
-
-    def _words(self, text: str) -> str:
-        return " ".join(w for w in text.split() if not w.startswith(GARBAGE_PREFIX))
 
     def _transcript(self, text: str, decode_ms: float) -> Transcript:
         grammar = self.engine.grammar
@@ -334,7 +331,7 @@ class PocketsphinxDecoding:
 
 
 def prepare(pcm: bytes) -> bytes:
-    """Cut near-zero samples at both ends to a short margin, and add a faint, fixed noise floor.
+    """Cut or pad near-zero samples at the ends to a margin, and add a fixed noise floor.
 
     A real microphone always hears a noise floor; generated or gated audio has
     stretches of exact zeros, whose log energy drags the utterance's cepstral
@@ -350,10 +347,6 @@ def prepare(pcm: bytes) -> bytes:
         before = LEAD_MARGIN - (int(loud[0]) - first)
         after = TAIL_MARGIN - (first + samples.size - 1 - int(loud[-1]))
         samples = np.pad(samples, (before, max(0, after)))
-    if LEVEL and loud.size:
-        rms = float(np.sqrt(np.mean(np.square(samples.astype(np.float64)))))
-        if rms > 0:
-            samples = (samples * (LEVEL / rms)).astype(np.int32)
     floor = np.random.default_rng(0).normal(0.0, NOISE_FLOOR, samples.size)
     return np.clip(samples + floor.astype(np.int32), -32768, 32767).astype(np.int16).tobytes()
 
