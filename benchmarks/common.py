@@ -1,9 +1,16 @@
-"""Small helpers the benchmark scripts share: a free port, and how a figure is printed."""
+"""Small helpers the benchmark scripts share: a free port, and how a figure is printed.
+
+`fmt` (and the percentiles and /proc memory readers) live in `edge_runtime.bench.stats`,
+which `edge-runtime bench` uses too; it is re-exported here for the scripts.
+"""
 
 from __future__ import annotations
 
-import math
 import socket
+
+from edge_runtime.bench.stats import fmt
+
+__all__ = ["fmt", "free_port"]
 
 
 def free_port() -> int:
@@ -12,8 +19,3 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    """A dash for what was not measured."""
-    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"

@@ -68,7 +68,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import nlu_accuracy as na
 import paho.mqtt.client as mqtt
 import yaml
 from common import fmt, free_port
@@ -76,6 +75,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge_runtime.bench.stats import percentile
 from edge_runtime.mesh.peers import PeerTable
 from edge_runtime.mesh.router import SUSPECT_S, Need, ranked
 from edge_runtime.mesh.topics import NodeTopics, peer_of, pool_request
@@ -400,8 +400,8 @@ def ask(
 
 
 def percentile_ms(values: Sequence[float], q: float) -> float:
-    """nlu_accuracy's nearest-rank percentile; NaN when nothing was measured."""
-    return na.percentile(values, q) if values else math.nan
+    """The package's nearest-rank percentile (NaN when nothing was measured)."""
+    return percentile(values, q)
 
 
 # --------------------------------------------------------------------------- 1. routing

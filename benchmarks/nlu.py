@@ -61,6 +61,7 @@ import nlu_accuracy as na
 import yaml
 from common import fmt, free_port
 
+from edge_runtime.bench.stats import proc_memory
 from edge_runtime.cache import default_cache_dir
 from edge_runtime.config import LimitsConfig, NluConfig
 from edge_runtime.home import Home, load_home
@@ -90,7 +91,6 @@ WARM_UP = ("could you please warm up", "switch the thing on", "what time is it i
 """Said once to every freshly built cascade or tier, never scored (see `warm_up`)."""
 DAEMON_WAIT_S = 60.0
 SETTLE_S = 2.0
-MIB = 1024.0
 
 # Targets of the issue.
 PARAPHRASE_FULL_MIN = 85.0
@@ -375,13 +375,8 @@ class Memory:
 
 def proc_status_mb(pid: int) -> tuple[float | None, float | None]:
     """VmRSS and VmHWM: now, and the peak, which is what has to fit into the device's RAM."""
-    values: dict[str, float] = {}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = float(rest.split()[0]) / MIB  # kB
-    return values.get("VmRSS"), values.get("VmHWM")
+    memory = proc_memory(pid)
+    return memory.rss_mb, memory.peak_mb
 
 
 def write_node_config(directory: Path, home_path: Path, threshold: float) -> Path:

@@ -55,6 +55,8 @@ import yaml
 from hassil import Intents, SlotList, TextSlotList, recognize_best
 from home_assistant_intents import get_intent_info, get_intents
 
+from edge_runtime.bench import stats
+
 DEFAULT_EVAL_DIR = Path("/work/shared/eval/ha-intents-en")
 CONTEXT_AREA_SENTINEL = "__context_area__"
 """The satellite's area when a test marks none; the HA harness uses the same name."""
@@ -483,11 +485,8 @@ class Summary:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+    """The package's nearest-rank percentile, but 0 for no values (the tables print 0.0)."""
+    return stats.percentile(values, q) if values else 0.0
 
 
 def pct(part: int, whole: int) -> float:

@@ -71,6 +71,7 @@ from hassil.numbers import get_rbnf_engine
 
 from edge_runtime.audio.sources import read_wav
 from edge_runtime.audio.vad import EndpointConfig, load_detector
+from edge_runtime.bench import stats
 from edge_runtime.config import NluConfig
 from edge_runtime.home import Home, load_home
 from edge_runtime.messages import TextRequest
@@ -91,7 +92,6 @@ CLEAN, NOISY, REJECT, KOREAN = "clean", f"noisy {SNR_DB:g} dB", "rejection", "cl
 GRAMMAR, OPEN, VOSK = "pocketsphinx+grammar", "pocketsphinx open", "vosk-ko open"
 PROGRESS_EVERY = 25
 CHILD_TIMEOUT_S = 3600
-MIB = 1024.0
 
 # Targets of the issue (pocketsphinx with the home grammar, on a 2-core machine).
 CLEAN_FULL_MIN, NOISY_FULL_MIN, WRONG_MAX = 92.0, 80.0, 2.0
@@ -337,10 +337,8 @@ def configs(args: argparse.Namespace) -> list[Config]:
 
 def rss_mib() -> float:
     """This process's resident memory now."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return float(line.split()[1]) / MIB
-    return math.nan
+    rss = stats.proc_memory().rss_mb
+    return math.nan if rss is None else rss
 
 
 @dataclass
@@ -613,7 +611,7 @@ def pct(part: int, whole: int, scored: bool = True) -> float:
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest rank over what was measured (nothing heard has no latency)."""
     found = [v for v in values if not math.isnan(v)]
-    return na.percentile(found, q) if found else math.nan
+    return stats.percentile(found, q)
 
 
 def precision(scored: Sequence[Scored]) -> float:

@@ -13,7 +13,10 @@ from pathlib import Path
 
 def default_cache_dir() -> Path:
     """`$EDGE_RUNTIME_CACHE`, else `$XDG_CACHE_HOME/edge-runtime`, else ~/.cache/edge-runtime."""
-    base = os.environ.get("EDGE_RUNTIME_CACHE") or os.environ.get("XDG_CACHE_HOME")
+    override = os.environ.get("EDGE_RUNTIME_CACHE")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CACHE_HOME")
     return Path(base) / "edge-runtime" if base else Path.home() / ".cache" / "edge-runtime"
 
 

@@ -6,6 +6,8 @@ edge-runtime nlu --home home.yaml --jsonl    one JSON answer per stdin line
 edge-runtime listen [--wav FILE] [--json]    speech to intent, from the microphone or a file
 edge-runtime profiles                        device profiles and which one fits
 edge-runtime peers [--json]                  the live network of nodes
+edge-runtime doctor [--json]                 what is wrong with this node, and how to fix it
+edge-runtime bench [--quick] [--json FILE]   what this machine can host, measured
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from edge_runtime.nlu.base import NluError
 from edge_runtime.nlu.cascade import Cascade
 from edge_runtime.profiles import MachineFacts, load_profiles, select_profile
 from edge_runtime.runtime import Runtime, load_runtime
+from edge_runtime.service import JournalFormatter, Notifier, under_journal
 from edge_runtime.stt.base import SpeechToText, SttError
 from edge_runtime.yamlload import ConfigError
 
@@ -45,11 +48,16 @@ PROFILE_OPTION = click.option("--profile", help="Device profile name; overrides 
 
 
 def _setup_logging(level: str, node_id: str = "-") -> None:
-    logging.basicConfig(
-        level=level,
-        format=f"%(asctime)s %(levelname)s node={node_id} %(name)s: %(message)s",
-        force=True,
-    )
+    """Every line names the node (and a request's lines its `id=`); under systemd the journal
+    stamps the time itself and takes the priority from the line."""
+    handler = logging.StreamHandler()
+    if under_journal():
+        handler.setFormatter(JournalFormatter(node_id))
+    else:
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s %(levelname)s node={node_id} %(name)s: %(message)s")
+        )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def _fail(message: str) -> None:
@@ -96,9 +104,11 @@ def run(config_path: Path | None, home_path: Path | None, profile: str | None) -
     """Run the node daemon: answer commands over MQTT until SIGTERM."""
     from edge_runtime.daemon import Daemon  # paho is only needed here
 
+    notifier = Notifier.from_environment()
+    notifier.status("loading the config, the home and the models")
     runtime = _load(config_path, home_path, profile)
     _setup_logging(runtime.config.log_level, runtime.config.node_id)
-    daemon = Daemon(runtime, _cascade(runtime), _speech(runtime))
+    daemon = Daemon(runtime, _cascade(runtime), _speech(runtime), notifier)
     click.echo(
         f"edge-runtime {__version__}: node {runtime.config.node_id!r} on "
         f"{runtime.config.broker.host}:{runtime.config.broker.port}. Try:\n"
@@ -318,6 +328,99 @@ def peers(config_path: Path | None, as_json: bool, listen_s: float) -> None:
             click.echo(line)
 
 
+@main.command()
+@CONFIG_OPTION
+@HOME_OPTION
+@PROFILE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option("--timeout", "timeout_s", default=3.0, show_default=True, help="Broker seconds.")
+def doctor(
+    config_path: Path | None,
+    home_path: Path | None,
+    profile: str | None,
+    as_json: bool,
+    timeout_s: float,
+) -> None:
+    """Check config, home, models, audio, broker and profile fit; say what to fix.
+
+    Without --config it checks the service's /etc/edge-runtime/config.yaml when there is one.
+    Exit code 1 when a check fails.
+    """
+    from edge_runtime.doctor import default_config, report_lines, run_checks
+
+    _setup_logging("CRITICAL")  # the checks report what the loggers would say
+    checks = run_checks(default_config(config_path), home_path, profile, timeout_s)
+    failed = any(check.status == "fail" for check in checks)
+    if as_json:
+        document = {"ok": not failed, "checks": [check.to_json() for check in checks]}
+        click.echo(json.dumps(document, indent=2))
+    else:
+        for line in report_lines(checks):
+            click.echo(line)
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@CONFIG_OPTION
+@PROFILE_OPTION
+@click.option("--quick", is_flag=True, help="Fewer repetitions: done in under 20 s.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON here.")
+@click.option(
+    "--compare",
+    "old_path",
+    type=click.Path(path_type=Path),
+    help="An earlier --json file: show the change of every figure.",
+)
+@click.option(
+    "--against",
+    "new_path",
+    type=click.Path(path_type=Path),
+    help="With --compare: compare with this --json file instead of measuring now.",
+)
+def bench(
+    config_path: Path | None,
+    profile: str | None,
+    quick: bool,
+    json_path: Path | None,
+    old_path: Path | None,
+    new_path: Path | None,
+) -> None:
+    """Measure this machine (CPU, memory, models, speech, NLU, MQTT); say what it can host."""
+    from edge_runtime.bench import plan, report, results, runner
+
+    try:
+        old = results.read_report(old_path) if old_path else None
+        new = results.read_report(new_path) if new_path else None
+    except results.BenchFileError as exc:
+        _fail(str(exc))
+        raise
+    if new is not None:
+        if old is None or old_path is None or new_path is None:
+            _fail("--against needs --compare OLD.json")
+            raise AssertionError  # unreachable: _fail exits
+        for line in report.compare_lines(old, new, old_path.name, new_path.name):
+            click.echo(line)
+        return
+    _setup_logging("WARNING")
+    settings = plan.QUICK if quick else plan.DEFAULT
+    measured = _or_fail(
+        lambda: runner.run_bench(
+            settings, config_path, profile, lambda line: click.echo(line, err=True)
+        )
+    )
+    lines = report.report_lines(measured)
+    if old is not None and old_path is not None:
+        lines += report.compare_lines(old, measured, old_path.name)
+    for line in lines:
+        click.echo(line)
+    if json_path is not None:
+        try:
+            json_path.write_text(results.report_json(measured) + "\n", encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {json_path}: {exc.strerror or exc}")
+        click.echo(f"\nwrote {json_path}", err=True)
+
+
 @main.group()
 def models() -> None:
     """The model catalog: list, verify, export."""
@@ -396,14 +499,17 @@ def models_verify(model_ids: tuple[str, ...]) -> None:
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--task",
-    type=click.Choice(["sentence-embedding", "token-classification", "sequence-classification"]),
+    type=click.Choice(
+        ["sentence-embedding", "token-classification", "sequence-classification", "text-generation"]
+    ),
     required=True,
 )
 @click.option(
     "--quantize",
-    type=click.Choice(["arm64", "avx2", "avx512_vnni", "none"]),
+    type=click.Choice(["arm64", "avx2", "avx512_vnni", "int4", "int8", "none"]),
     required=True,
-    help="int8 kernels to target; none keeps fp32.",
+    help="Encoders: the int8 kernels to target (arm64, avx2, avx512_vnni). Generators: "
+    "int4 or int8 weights. none keeps fp32.",
 )
 @click.option("--id", "model_id", help="Catalog id (default: the source folder's name).")
 @click.option(
@@ -443,6 +549,8 @@ def models_export(
     agreement = (
         "min cosine of sentence embeddings"
         if task == "sentence-embedding"
+        else "same greedy answer as fp32 on check sentences"
+        if task == "text-generation"
         else "same label as fp32 on check sentences"
     )
     click.echo(

@@ -164,6 +164,16 @@ class VoiceConfig(StrictModel):
     """Engine settings, e.g. `rejection` for pocketsphinx (docs/voice.md)."""
 
 
+class ServiceConfig(StrictModel):
+    """How the daemon reports to systemd when it runs as a service (docs/service.md)."""
+
+    ready_without_broker_s: float | None = Field(60.0, ge=0.0)
+    """Tell systemd the node is ready (and arm its watchdog) this long after start-up even
+    when the broker has not answered yet: the node keeps reconnecting and says so in its
+    status, so a broker that boots later is no failed start. None: ready only once connected,
+    so a start without the broker fails after `TimeoutStartSec` and systemd starts it again."""
+
+
 class NodeConfig(StrictModel):
     node_id: str = Field(default_factory=default_node_id)
     language: str = "en"
@@ -179,6 +189,7 @@ class NodeConfig(StrictModel):
     network: NetworkConfig = NetworkConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
     voice: VoiceConfig = VoiceConfig()
+    service: ServiceConfig = ServiceConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     cache_dir: Path | None = None
     """What tiers prepare once (example banks); `$EDGE_RUNTIME_CACHE` or ~/.cache when unset."""

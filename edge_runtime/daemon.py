@@ -67,6 +67,7 @@ from edge_runtime.messages import (
 from edge_runtime.nlu.cascade import Cascade
 from edge_runtime.nlu.domains import all_domains, intent_domain
 from edge_runtime.runtime import Runtime
+from edge_runtime.service import Notifier
 from edge_runtime.stt.base import SpeechToText
 from edge_runtime.voice import Heard
 
@@ -109,7 +110,11 @@ class Daemon:
     """One node: answers typed commands, Hermes queries and peers' requests until stopped."""
 
     def __init__(
-        self, runtime: Runtime, cascade: Cascade, speech: SpeechToText | None = None
+        self,
+        runtime: Runtime,
+        cascade: Cascade,
+        speech: SpeechToText | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.runtime = runtime
         self.config = runtime.config
@@ -135,6 +140,8 @@ class Daemon:
             self.network.remembered_ids, self.network.remember_s
         )
         self.hearing = self._hearing(speech)
+        self.notifier = notifier or Notifier.from_environment()
+        self._service_connected: bool | None = None
         self._published_load: tuple[int, float | None] | None = None
         self._published_at = -1e9
         self.client = MqttClient(
@@ -198,6 +205,8 @@ class Daemon:
             self.config.broker.host,
             self.config.broker.port,
         )
+        broker = f"{self.config.broker.host}:{self.config.broker.port}"
+        self.notifier.status(f"connecting to broker {broker}")
         self.client.start()
         if self.hearing is not None:
             self.hearing.start()
@@ -205,7 +214,9 @@ class Daemon:
         warned = False
         while not self.stopping.is_set():
             self._serve_one(self._wait_s())
+            self.notifier.keep_alive()  # from this loop only: a blocked loop stops the pings
             waited = time.monotonic() - started
+            self._report_to_service(broker, waited)
             if not warned and waited > BROKER_PATIENCE_S and not self.client.connected.is_set():
                 warned = True
                 log.warning(
@@ -213,12 +224,33 @@ class Daemon:
                     self.config.broker.host,
                     self.config.broker.port,
                 )
+        queued = self.inbox.requests_waiting() + len(self.router.pending)
+        self.notifier.stopping(f"stopping: answering {queued} queued requests")
         if self.hearing is not None:
             self.hearing.stop(DRAIN_LIMIT_S)  # what was said before the stop is answered too
         self._drain()
         self.client.stop(final=(self.topics.status, STATUS_OFFLINE))
         log.info("node %s stopped", self.config.node_id)
         return 0
+
+    def _report_to_service(self, broker: str, waited: float) -> None:
+        """READY=1 once the broker is connected, or offline after `service.ready_without_broker_s`;
+        afterwards a STATUS line whenever the connection comes or goes."""
+        connected = self.client.connected.is_set()
+        if connected == self._service_connected:
+            return
+        if connected:
+            text = f"serving: connected to broker {broker}"
+        else:
+            patience = self.config.service.ready_without_broker_s
+            if not self.notifier.is_ready and (patience is None or waited < patience):
+                return
+            text = f"serving offline: broker {broker} unreachable, reconnecting"
+        self._service_connected = connected
+        if self.notifier.is_ready:
+            self.notifier.status(text)
+        else:
+            self.notifier.ready(text)
 
     def _install_signal_handlers(self) -> None:
         def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -353,13 +385,13 @@ class Daemon:
     def _recognize(self, request: TextRequest) -> Recognition:
         recognition = self.cascade.recognize(request)
         self.latencies.append(recognition.latency_ms)
-        intent = recognition.intent
+        intents = recognition.intents
         log.info(
             "id=%s text=%r -> %s (%s, %.1f ms)",
             request.id,
             request.text,
-            intent.name if intent else "not understood",
-            intent.tier if intent else "-",
+            " + ".join(intent.name for intent in intents) or "not understood",
+            intents[0].tier if intents else "-",
             recognition.latency_ms,
         )
         return recognition
@@ -367,14 +399,15 @@ class Daemon:
     def _served_here(self, intent: Intent | None) -> bool:
         return intent is None or intent_domain(intent, self.runtime.home) in self.domains
 
-    def _need(self, intent: Intent | None) -> Need | None:
+    def _need(self, intents: tuple[Intent, ...]) -> Need | None:
         """What to ask a peer for, or None when the local answer stands."""
         if not self.network.enabled:
             return None
-        if intent is None:
+        if not intents:
             return Need(self.config.language, tiers_here=tuple(self.cascade.tier_names))
-        domain = intent_domain(intent, self.runtime.home)
-        return None if domain in self.domains else Need(self.config.language, domain=domain)
+        elsewhere = [intent_domain(i, self.runtime.home) for i in intents]
+        domain = next((d for d in elsewhere if d not in self.domains), None)
+        return None if domain is None else Need(self.config.language, domain=domain)
 
     def _answer(self, request: TextRequest, deliver: Deliver) -> None:
         """Recognize here or at a peer; `deliver` is called exactly once per request id."""
@@ -384,21 +417,23 @@ class Daemon:
         self.answered.put(request.id, True)
         started = time.monotonic()
         recognition = self._recognize(request)
-        need = self._need(recognition.intent)
+        need = self._need(recognition.intents)
         if need is None:
             deliver(recognition)
             return
 
-        def finish(intent: Intent | None) -> None:
+        def finish(intents: tuple[Intent, ...]) -> None:
             latency_ms = (time.monotonic() - started) * 1000
-            deliver(Recognition(request, intent, latency_ms, self.config.node_id))
+            first, more = (intents[0], intents[1:]) if intents else (None, ())
+            deliver(Recognition(request, first, latency_ms, self.config.node_id, more))
 
         if not self.router.route(request, need, finish):
             log.info("id=%s: no live peer serves it; not understood", request.id)
-            finish(None)
+            finish(())
 
     def _publish_intent(self, recognition: Recognition) -> None:
-        self.client.publish(self.topics.intent, dumps(recognition.to_event()))
+        for event in recognition.to_events():  # one per command said, in order
+            self.client.publish(self.topics.intent, dumps(event))
 
     def submit_local(self, text: str, reply: Callable[[Recognition], None]) -> None:
         """Queue a command typed at the console (any thread); answered in order with the rest."""
@@ -475,9 +510,9 @@ class Daemon:
         stored = self.replies.get(key)
         if stored is None:
             recognition = self._recognize(routed.request)
-            if not self._served_here(recognition.intent):
-                recognition = dataclasses.replace(recognition, intent=None)
-            stored = dumps(recognition.to_event())
+            if not all(self._served_here(intent) for intent in recognition.intents):
+                recognition = dataclasses.replace(recognition, intent=None, more=())
+            stored = dumps(recognition.to_reply())
             self.replies.put(key, stored)
         else:
             log.info("id=%s from %s was answered already; same reply again", *key[::-1])

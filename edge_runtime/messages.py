@@ -213,36 +213,83 @@ class Intent:
 
 @dataclass(frozen=True)
 class Recognition:
-    """The answer to one TextRequest: an intent, or `None` for "not understood"."""
+    """The answer to one TextRequest: an intent, or `None` for "not understood".
+
+    A sentence of several commands ("turn off the kitchen lights and lock the
+    front door") has its first intent in `intent` and the others in `more`, in
+    the order said; each is published as its own event with the same request id
+    and its `index`.
+    """
 
     request: TextRequest
     intent: Intent | None
     latency_ms: float
     node: str
+    more: tuple[Intent, ...] = ()
+
+    @property
+    def intents(self) -> tuple[Intent, ...]:
+        return (self.intent, *self.more) if self.intent else ()
 
     def to_jsonl(self) -> dict[str, Any]:
         """The compact form of `edge-runtime nlu --jsonl`."""
-        intent = self.intent
-        return {
+        line = {
             "text": self.request.text,
-            "intent": intent.name if intent else None,
-            "slots": intent.slot_values() if intent else {},
-            "confidence": round(intent.confidence, 4) if intent else 0.0,
-            "tier": intent.tier if intent else None,
+            **_intent_fields(self.intent),
             "latency_ms": round(self.latency_ms, 3),
         }
+        if self.more:
+            line["more"] = [_intent_fields(intent) for intent in self.more]
+        return line
 
-    def to_event(self) -> dict[str, Any]:
-        """The `edge/<node>/intent` event: the JSON line plus ids and the producing node."""
+    def to_event(self, index: int = 0) -> dict[str, Any]:
+        """The `edge/<node>/intent` event of the `index`-th command: the JSON line's fields plus
+        ids, the producing node, and `index`/`count` (count 0: nothing understood)."""
+        intents = self.intents
+        intent = intents[index] if index < len(intents) else None
         return {
             "v": PROTOCOL_VERSION,
             "id": self.request.id,
-            **self.to_jsonl(),
-            "slot_words": self.intent.slot_words() if self.intent else {},
-            "node": self.intent.node if self.intent else self.node,
+            "text": self.request.text,
+            **_intent_fields(intent),
+            "latency_ms": round(self.latency_ms, 3),
+            "slot_words": intent.slot_words() if intent else {},
+            "node": intent.node if intent else self.node,
             "origin": self.node,
             "site_id": self.request.site_id,
+            "index": index,
+            "count": len(intents),
         }
+
+    def to_events(self) -> list[dict[str, Any]]:
+        """One event per command said; one event without intent when nothing was understood."""
+        return [self.to_event(index) for index in range(max(1, len(self.intents)))]
+
+    def to_reply(self) -> dict[str, Any]:
+        """What a serving peer sends back: the first event, the others under `more`."""
+        first, *others = self.to_events()
+        return {**first, "more": others} if others else first
+
+
+def _intent_fields(intent: Intent | None) -> dict[str, Any]:
+    return {
+        "intent": intent.name if intent else None,
+        "slots": intent.slot_values() if intent else {},
+        "confidence": round(intent.confidence, 4) if intent else 0.0,
+        "tier": intent.tier if intent else None,
+    }
+
+
+def intents_of_reply(reply: dict[str, Any]) -> tuple[Intent, ...]:
+    """The intents of a peer's reply (`Recognition.to_reply`), in order; empty: none."""
+    first = Intent.from_event(reply)
+    if first is None:
+        return ()
+    more = reply.get("more") or []
+    if not isinstance(more, list) or not all(isinstance(event, dict) for event in more):
+        raise BadRequest("'more' of a reply must be a list of intent events")
+    others = [Intent.from_event(event) for event in more]
+    return (first, *(intent for intent in others if intent is not None))
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,8 @@ def test_status_and_capabilities_are_retained(
     assert capabilities.retain
     document = capabilities.json()
     assert document["node"] == node.node_id
-    assert document["tiers"] == ["rules", "encoder"]  # the x86-64 profile hosts both
-    assert document["models"] == ["edge-intent-minilm-int8"]
+    assert document["tiers"] == ["rules", "encoder", "generator"]  # the x86-64 profile hosts all
+    assert document["models"] == ["edge-intent-minilm-int8", "edge-intent-slm-int4"]
     assert document["version"] and document["profile"] == "x86-64"
     assert document["languages"] == ["en"]
     assert "light" in document["domains"]
@@ -220,3 +220,30 @@ def test_a_killed_node_is_marked_offline_by_its_last_will(
     node.stop(signal.SIGKILL)
     status = probe.wait_for(f"edge/{node.node_id}/status", timeout=15)
     assert status.payload == b"offline"
+
+
+def test_a_sentence_of_two_commands_is_answered_with_two_intent_events(
+    start_node: Callable[..., Node], probe_factory: Callable[..., Probe]
+) -> None:
+    node = start_node()
+    probe = probe_factory([f"edge/{node.node_id}/#"])
+    _wait_online(probe, node)
+    text = "turn off the kitchen ceiling light and lock the front door"
+    probe.publish(f"edge/{node.node_id}/text", {"text": text, "id": "two-1"})
+    first = probe.wait_for(f"edge/{node.node_id}/intent", _intent_for("two-1")).json()
+    second = probe.wait_for(f"edge/{node.node_id}/intent", _intent_for("two-1")).json()
+    assert [(e["index"], e["count"]) for e in (first, second)] == [(0, 2), (1, 2)]
+    assert (first["intent"], first["slots"]) == ("HassTurnOff", {"name": "Kitchen Ceiling Light"})
+    assert (second["intent"], second["slots"]) == ("HassTurnOn", {"name": "Front Door"})
+    assert first["text"] == second["text"] == text
+
+
+def test_a_negation_is_not_acted_on(
+    start_node: Callable[..., Node], probe_factory: Callable[..., Probe]
+) -> None:
+    node = start_node()
+    probe = probe_factory([f"edge/{node.node_id}/#"])
+    _wait_online(probe, node)
+    probe.publish(f"edge/{node.node_id}/text", {"text": "don't unlock the front door", "id": "n-1"})
+    event = probe.wait_for(f"edge/{node.node_id}/intent", _intent_for("n-1")).json()
+    assert (event["intent"], event["count"]) == (None, 0)

@@ -10,6 +10,7 @@ import pytest
 
 from edge_runtime.home import Home, demo_home
 from edge_runtime.nlu.cascade import Cascade
+from edge_runtime.nlu.generator_format import HERE, PLACE_SLOTS, prompt_text
 from edge_runtime.nlu.words import language_resources, normalize
 from training.generator_data import (
     NO_ACTION,
@@ -56,15 +57,41 @@ def test_workers_do_not_change_the_rows() -> None:
     assert alone == shared
 
 
-def test_a_row_is_one_json_line_with_text_intents_kind_and_home(examples: list[Example]) -> None:
+def test_a_row_is_one_json_line_with_text_intents_target_kind_and_home(
+    examples: list[Example],
+) -> None:
     for example in examples:
         line = example.to_json()
         assert "\n" not in line
         row = json.loads(line)
-        assert set(row) == {"text", "intents", "kind", "home"}
+        assert set(row) == {"text", "intents", "target", "kind", "home"}
         assert row["text"].strip() == row["text"] and row["text"]
         assert "\x01" not in row["text"] and "\x02" not in row["text"]
         assert all(set(i) == {"intent", "slots"} for i in row["intents"])
+        target = json.loads(row["target"])
+        assert [t["intent"] for t in target] == [i["intent"] for i in row["intents"]]
+
+
+def test_the_target_copies_places_as_said_and_marks_the_context_area(
+    examples: list[Example],
+) -> None:
+    """The model copies words: a place in the target is words of the sentence, the node's own
+    area (@here), or, where a rewrite lost the words, the canonical name."""
+    seen_here = seen_said = 0
+    for example in examples:
+        said = f" {prompt_text(example.text)} "
+        target = json.loads(example.to_json())["target"]
+        for written, label in zip(json.loads(target), example.intents, strict=True):
+            assert set(written["slots"]) == set(label.slots), example
+            for slot in PLACE_SLOTS:
+                value = written["slots"].get(slot)
+                if not isinstance(value, str):
+                    continue
+                canonical = prompt_text(str(label.slots[slot]))
+                assert value in (HERE, canonical) or f" {value} " in said, (example, slot)
+                seen_here += value == HERE
+                seen_said += f" {value} " in said
+    assert seen_here > 0 and seen_said > 0
 
 
 def test_a_single_command_carries_the_rules_tiers_answer_in_its_home(

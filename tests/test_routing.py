@@ -87,8 +87,8 @@ def test_capabilities_that_lie_about_their_node_are_refused() -> None:
         PeerTable("me").on_capabilities("a", b"{nope")
 
 
-def route_one(router: Router) -> list[Intent | None]:
-    finished: list[Intent | None] = []
+def route_one(router: Router) -> list[tuple[Intent, ...]]:
+    finished: list[tuple[Intent, ...]] = []
     assert router.route(TextRequest("x", "id1"), Need("en", tiers_here=("rules",)), finished.append)
     return finished
 
@@ -108,7 +108,7 @@ def test_a_route_fails_over_on_deadline_and_on_departure_and_finishes_once() -> 
     assert finished == []
     router.on_reply(sent.to[2][1], reply_from("c", "HassTurnOn"))
     router.on_reply(sent.to[2][1], reply_from("c", "HassTurnOn"))  # a duplicate delivery
-    assert [(i.name, i.node) for i in finished if i] == [("HassTurnOn", "c")]
+    assert [[(i.name, i.node) for i in intents] for intents in finished] == [[("HassTurnOn", "c")]]
     assert router.pending == {}
 
 
@@ -133,7 +133,7 @@ def test_not_understood_by_every_peer_is_not_understood() -> None:
     finished = route_one(router)
     router.on_reply(sent.to[0][1], reply_from("a", None))
     router.on_reply(sent.to[1][1], b"\xff not json")
-    assert finished == [None]
+    assert finished == [()]
 
 
 def test_no_peer_means_no_route() -> None:

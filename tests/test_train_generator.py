@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer, LlamaForCausalLM
 
+from edge_runtime.nlu.generator_format import target_json
 from training import train_generator as tg
 
 ROWS = [
@@ -72,8 +73,8 @@ def test_the_same_seed_trains_the_same_model(data: Path, tmp_path: Path) -> None
 
 def test_targets_are_one_compact_json_with_intent_before_slots() -> None:
     intents = [{"slots": {"name": "Den Lamp"}, "intent": "HassTurnOn"}]
-    assert tg.target_json(intents) == '[{"intent":"HassTurnOn","slots":{"name":"Den Lamp"}}]'
-    assert tg.target_json([]) == "[]"
+    assert target_json(intents) == '[{"intent":"HassTurnOn","slots":{"name":"Den Lamp"}}]'
+    assert target_json([]) == "[]"
 
 
 def test_a_row_without_intents_is_refused_with_its_line(tmp_path: Path) -> None:

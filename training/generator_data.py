@@ -47,6 +47,7 @@ from edge_runtime.messages import TextRequest
 from edge_runtime.nlu.base import NluContext
 from edge_runtime.nlu.cascade import Cascade, build_cascade
 from edge_runtime.nlu.examples import wildcard_lists
+from edge_runtime.nlu.generator_format import said_slots, target_json
 from edge_runtime.nlu.rules import (
     RULES_CONFIDENCE,
     home_slot_lists,
@@ -76,9 +77,15 @@ class Label:
 
     intent: str
     slots: dict[str, Any]
+    words: dict[str, str] = field(default_factory=dict, compare=False)
+    """The words each slot came from (`Intent.slot_words`): what the model copies."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"intent": self.intent, "slots": dict(sorted(self.slots.items()))}
+
+    def said(self, text: str) -> dict[str, Any]:
+        """This intent as the generator writes it for `text` (generator_format)."""
+        return {"intent": self.intent, "slots": said_slots(self.slots, self.words, text)}
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,7 @@ class Example:
         row = {
             "text": self.text,
             "intents": [label.to_dict() for label in self.intents],
+            "target": target_json([label.said(self.text) for label in self.intents]),
             "kind": self.kind,
             "home": self.home,
         }
@@ -193,7 +201,7 @@ def rules_label(cascade: Cascade, text: str) -> Label | None:
     """The rules tier's answer for `text`, or None when it understands nothing."""
     recognition = cascade.recognize(TextRequest.build(text, None, None, None, MAX_CHARS))
     intent = recognition.intent
-    return Label(intent.name, intent.slot_values()) if intent else None
+    return Label(intent.name, intent.slot_values(), intent.slot_words()) if intent else None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from edge_runtime.nlu.generator_format import prompt_text, target_json
+
 BOS, EOS, SEP, PAD = "<s>", "</s>", "<sep>", "<pad>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, SEP]
 IGNORE = -100
@@ -76,12 +78,6 @@ class Example:
     """The compact JSON the model must write."""
 
 
-def target_json(intents: list[dict[str, Any]]) -> str:
-    """The one serialisation of a list of intents: compact, keys in a fixed order."""
-    ordered = [{"intent": i["intent"], "slots": i.get("slots", {})} for i in intents]
-    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
-
-
 def load_examples(path: Path) -> list[Example]:
     examples = []
     with path.open(encoding="utf-8") as lines:
@@ -89,7 +85,8 @@ def load_examples(path: Path) -> list[Example]:
             row = json.loads(line)
             if not isinstance(row.get("text"), str) or not isinstance(row.get("intents"), list):
                 raise ValueError(f"{path}:{number}: a row needs 'text' and 'intents'")
-            examples.append(Example(row["text"], target_json(row["intents"])))
+            target = row.get("target") or target_json(row["intents"])
+            examples.append(Example(prompt_text(row["text"]), target))
     if not examples:
         raise ValueError(f"{path} holds no examples")
     return examples

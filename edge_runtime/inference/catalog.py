@@ -27,7 +27,9 @@ Task = Literal[
     "speech-to-text",
     "voice-activity",
 ]
-Quantization = Literal["int8-dynamic", "int8-static", "int4", "fp32", "none"]
+Quantization = Literal["int8-dynamic", "int8-static", "int8-weights", "int4", "fp32", "none"]
+"""int8-dynamic: weights and activations (encoders); int8-weights and int4: weights only,
+the MatMuls of a generator."""
 HASH_CHUNK = 1 << 20
 
 

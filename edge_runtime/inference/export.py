@@ -22,10 +22,26 @@ from typing import Any, Literal
 import numpy as np
 import onnxruntime as ort
 
-from edge_runtime.inference.catalog import CatalogModel, Task, describe_files, write_entry
+from edge_runtime.inference.catalog import (
+    CatalogModel,
+    Quantization,
+    Task,
+    describe_files,
+    write_entry,
+)
 from edge_runtime.inference.encoder import SentenceEncoder, load_tokenizer
+from edge_runtime.inference.genai_export import (
+    GenerationQuantize,
+    quantize_decoder,
+    write_genai_config,
+)
+from edge_runtime.inference.generator import Budget, TextGenerator, generation_prompt
 
-QuantizeTarget = Literal["arm64", "avx2", "avx512_vnni", "none"]
+QuantizeTarget = Literal["arm64", "avx2", "avx512_vnni", "int4", "int8", "none"]
+ENCODER_QUANTIZE = ("arm64", "avx2", "avx512_vnni", "none")
+"""int8 kernels of an encoder or classifier: activations quantized at run time too."""
+GENERATOR_QUANTIZE = ("int4", "int8", "none")
+"""A generator's weight-only modes (see genai_export)."""
 OPSET = 18
 MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 COMPANION_FILES = (
@@ -33,11 +49,13 @@ COMPANION_FILES = (
     "tokenizer_config.json",
     "special_tokens_map.json",
     "config.json",  # a classifier's labels live here
+    "genai_config.json",  # how onnxruntime-genai runs a generator
 )
 _OPTIMUM_TASKS: dict[str, str] = {
     "sentence-embedding": "feature-extraction",
     "token-classification": "token-classification",
     "sequence-classification": "text-classification",
+    "text-generation": "text-generation-with-past",
 }
 CHECK_SENTENCES = (
     "turn on the kitchen lights",
@@ -161,18 +179,40 @@ def export(
             f"model id {model_id!r} must be lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (it names a folder under the models directory)"
         )
+    generating = task == "text-generation"
+    allowed = GENERATOR_QUANTIZE if generating else ENCODER_QUANTIZE
+    if quantize not in allowed:
+        raise ExportError(
+            f"--quantize {quantize} does not apply to {task} (choose {', '.join(allowed)})"
+        )
     target = models_dir / model_id
     with tempfile.TemporaryDirectory(prefix="edge-export-") as tmp:
         done = _step(progress, f"exporting {source} to ONNX (opset {OPSET})")
         fp32 = _onnx_export(source, task, Path(tmp) / "fp32")
+        if generating:
+            write_genai_config(fp32.parent, fp32.parent / "config.json", fp32.name)
         done()
         shipped = fp32
         if quantize != "none":
-            done = _step(progress, f"quantizing to int8 for {quantize} (dynamic, per channel)")
-            shipped = _quantize(fp32, quantize, Path(tmp) / "int8")
+            what = (
+                f"{quantize} (weight-only, the MatMuls)"
+                if generating
+                else f"int8 for {quantize} (dynamic, per channel)"
+            )
+            done = _step(progress, f"quantizing to {what}")
+            shipped = (
+                _quantize_generator(fp32, quantize, Path(tmp) / "quantized")  # type: ignore[arg-type]
+                if generating
+                else _quantize(fp32, quantize, Path(tmp) / "int8")
+            )
             done()
-        done = _step(progress, "comparing int8 with fp32 outputs")
-        deviation, agreement = compare_outputs(fp32, shipped, fp32.parent / "tokenizer.json", task)
+        shipped_kind = "fp32" if quantize == "none" else quantize if generating else "int8"
+        done = _step(progress, f"comparing {shipped_kind} with fp32 outputs")
+        if generating:
+            deviation, agreement = compare_generations(fp32.parent, shipped.parent)
+        else:
+            tokenizer = fp32.parent / "tokenizer.json"
+            deviation, agreement = compare_outputs(fp32, shipped, tokenizer, task)
         done()
         parameters = _parameters(fp32)
         if target.exists():
@@ -189,7 +229,7 @@ def export(
         task=task,
         files=tuple(describe_files(models_dir, written)),
         parameters=parameters,
-        quantization="fp32" if quantize == "none" else "int8-dynamic",
+        quantization=_quantization(quantize),
         opset=OPSET,
         license=licence or _licence(source),
         source=source_note or str(source),
@@ -201,6 +241,32 @@ def export(
     )
     write_entry(model, models_dir)
     return ExportResult(model, deviation, agreement, target)
+
+
+def _quantization(quantize: QuantizeTarget) -> Quantization:
+    return {"none": "fp32", "int4": "int4", "int8": "int8-weights"}.get(quantize, "int8-dynamic")  # type: ignore[return-value]
+
+
+def _quantize_generator(fp32: Path, mode: GenerationQuantize, out: Path) -> Path:
+    """The quantized decoder in a folder of its own, with the companions genai loads it with."""
+    shipped = quantize_decoder(fp32, mode, out / fp32.name)
+    for name in COMPANION_FILES:
+        if (fp32.parent / name).exists():
+            shutil.copy2(fp32.parent / name, out / name)
+    return shipped
+
+
+def compare_generations(fp32: Path, shipped: Path) -> tuple[float, float]:
+    """(max abs deviation of the first step's logits, share of equal greedy answers) on the
+    check sentences, each prompted the way the model was trained (see `generation_prompt`)."""
+    reference, candidate = TextGenerator(fp32), TextGenerator(shipped)
+    budget = Budget(max_new_tokens=32)
+    deviation, same = 0.0, 0
+    for sentence in CHECK_SENTENCES:
+        prompt = reference.encode(generation_prompt(fp32, sentence))
+        deviation = max(deviation, reference.first_logits_gap(candidate, prompt))
+        same += reference.generate(prompt, budget).text == candidate.generate(prompt, budget).text
+    return deviation, same / len(CHECK_SENTENCES)
 
 
 def _min_ram_mb(files: list[Path]) -> int:

@@ -69,6 +69,8 @@ class MqttClient:
         self.subscriptions = subscriptions
         self.on_online = on_online
         self.connected = threading.Event()
+        self.refusal: str | None = None
+        """The broker's reason for refusing the last CONNECT (bad credentials ...), else None."""
         self._client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -161,6 +163,7 @@ class MqttClient:
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
         if reason.is_failure:
+            self.refusal = str(reason)
             log.error(
                 "broker %s:%s refused the connection: %s",
                 self.broker.host,
@@ -168,6 +171,7 @@ class MqttClient:
                 reason,
             )
             return
+        self.refusal = None
         log.info("connected to broker %s:%s", self.broker.host, self.broker.port)
         if self.subscriptions:
             client.subscribe([(topic, 1) for topic in self.subscriptions])

@@ -31,6 +31,7 @@ from edge_runtime.messages import (
     TextRequest,
     decode_json_object,
     dumps,
+    intents_of_reply,
 )
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ def ranked(peers: Iterable[Capabilities], need: Need) -> list[Capabilities]:
     )
 
 
-Finish = Callable[[Intent | None], None]
+Finish = Callable[[tuple[Intent, ...]], None]
+"""Called once per routed request with the peer's intents (empty: not understood)."""
 Send = Callable[[str, bytes, bytes, float], None]
 """send(peer, payload, correlation data, deadline in seconds)."""
 
@@ -127,7 +129,7 @@ class Router:
         log.info("id=%s: %s; trying the next peer", route.request.id, reason)
         if not self._ask_next(route):
             log.info("id=%s: no peer left to ask; not understood", route.request.id)
-            route.finish(None)
+            route.finish(())
 
     # --- what the worker feeds in ---
 
@@ -139,14 +141,14 @@ class Router:
         peer = route.tried[-1]
         self.suspects.pop(peer, None)
         try:
-            intent = Intent.from_event(decode_json_object(payload, MAX_REPLY_BYTES))
+            intents = intents_of_reply(decode_json_object(payload, MAX_REPLY_BYTES))
         except BadRequest as exc:
             self._fail_over(route, f"{peer} sent an unreadable reply ({exc})")
             return
-        if intent is None:
+        if not intents:
             self._fail_over(route, f"{peer} did not understand it either")
             return
-        route.finish(intent)
+        route.finish(intents)
 
     def on_peer_gone(self, node: str) -> None:
         for correlation, route in list(self.pending.items()):

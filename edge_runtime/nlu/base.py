@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from edge_runtime.home import Home
 from edge_runtime.messages import Intent, TextRequest
@@ -42,6 +42,15 @@ class Tier(Protocol):
 
     def recognize(self, request: TextRequest) -> Intent | None:
         """Best intent for the request, or None; never raises on odd text."""
+        ...
+
+
+@runtime_checkable
+class MultiTier(Tier, Protocol):
+    """A tier that can read several commands in one sentence (the generator)."""
+
+    def recognize_all(self, request: TextRequest) -> list[Intent]:
+        """Every command said, in order; empty when none or not understood."""
         ...
 
 

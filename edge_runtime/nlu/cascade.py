@@ -8,14 +8,17 @@ confident enough. Below the threshold the answer is "not understood" (a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
 
 from edge_runtime.messages import Intent, Recognition, TextRequest
 from edge_runtime.nlu import encoder as _encoder  # noqa: F401  (registers the encoder tier)
+from edge_runtime.nlu import generator as _generator  # noqa: F401  (registers the generator tier)
 from edge_runtime.nlu import rules as _rules  # noqa: F401  (registers the rules tier)
-from edge_runtime.nlu.base import NluContext, NluError, Tier, tier_factory
+from edge_runtime.nlu.base import MultiTier, NluContext, NluError, Tier, tier_factory
+from edge_runtime.nlu.clauses import groupings, may_hold_several
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +26,15 @@ log = logging.getLogger(__name__)
 class Cascade:
     """Tiers in order of cost, with one confidence threshold for all of them."""
 
-    def __init__(self, tiers: Sequence[Tier], threshold: float, node_id: str) -> None:
+    def __init__(
+        self, tiers: Sequence[Tier], threshold: float, node_id: str, language: str = "en"
+    ) -> None:
         if not tiers:
             raise NluError("the cascade needs at least one tier")
         self.tiers = list(tiers)
         self.threshold = threshold
         self.node_id = node_id
+        self.language = language
 
     @property
     def tier_names(self) -> list[str]:
@@ -40,27 +46,101 @@ class Cascade:
 
     def best(self, request: TextRequest) -> Intent | None:
         """First intent at or above threshold, or None."""
-        for tier in self.tiers:
-            intent = tier.recognize(request)
-            if intent is None:
-                log.debug("tier %s: nothing for %r", tier.name, request.text)
+        intents = self.answer(request)
+        return intents[0] if intents else None
+
+    def answer(self, request: TextRequest) -> tuple[Intent, ...]:
+        """The commands of the request, each at or above threshold; empty: not understood.
+
+        1. A sentence that may hold several commands ("... and lock the door") is
+           cut into clauses (`clauses.groupings`, the most clauses first); the
+           first cut whose every clause a single-command tier understands with
+           confidence is the answer.
+        2. Otherwise the single-command tiers (rules, encoder) are asked in order
+           for the whole sentence, until one is confident.
+        3. A tier that reads several commands at once (the generator) is asked
+           last: for a sentence the others did not understand, or one that may
+           hold several; its answer counts only when every intent is confident,
+           and replaces a single answer only when it found more than one command.
+        """
+        several = may_hold_several(request.text, self.language)
+        if several:
+            clauses = self._clauses(request)
+            if clauses:
+                return clauses
+        single, heard = self._single(request)
+        for tier in self._multi_tiers:
+            if single is not None and not several:
+                break
+            intents = tier.recognize_all(request)
+            if not self._confident(tier.name, intents):
                 continue
-            if intent.confidence >= self.threshold:
-                return intent
+            if len(intents) > 1 or (single is None and self._seconded(intents[0], heard)):
+                return tuple(intents)
+        return (single,) if single else ()
+
+    @staticmethod
+    def _seconded(intent: Intent, heard: list[Intent]) -> bool:
+        """A generator's single answer stands only where another tier, however unsure, read
+        the same intent: the generator is sure of its mistakes too (on paraphrases, "lock the
+        front door" as HassTurnOff at 0.98), and two different models rarely share one."""
+        if any(other.name == intent.name for other in heard):
+            return True
+        log.debug("generator: %s is not seconded by any other tier", intent.name)
+        return False
+
+    @property
+    def _multi_tiers(self) -> list[MultiTier]:
+        return [tier for tier in self.tiers if isinstance(tier, MultiTier)]
+
+    def _single(self, request: TextRequest) -> tuple[Intent | None, list[Intent]]:
+        """The first confident answer of a single-command tier (or None), and every answer
+        heard on the way, confident or not."""
+        heard: list[Intent] = []
+        for tier in self.tiers:
+            if isinstance(tier, MultiTier):
+                continue
+            intent = tier.recognize(request)
+            if intent is not None:
+                heard.append(intent)
+            if self._confident(tier.name, [intent] if intent else []):
+                return intent, heard
+        return None, heard
+
+    def _clauses(self, request: TextRequest) -> tuple[Intent, ...]:
+        """One confident intent per clause, for the first cut where every clause has one."""
+        known: dict[str, Intent | None] = {}
+        for clauses in groupings(request.text, self.language):
+            for clause in clauses:
+                if clause not in known:
+                    known[clause] = self._single(dataclasses.replace(request, text=clause))[0]
+                if known[clause] is None:
+                    break
+            else:
+                return tuple(intent for clause in clauses if (intent := known[clause]))
+        return ()
+
+    def _confident(self, tier: str, intents: list[Intent]) -> bool:
+        if not intents:
+            log.debug("tier %s: nothing", tier)
+            return False
+        low = [i for i in intents if i.confidence < self.threshold]
+        for intent in low:
             log.debug(
                 "tier %s: %s at %.2f is below threshold %.2f",
-                tier.name,
+                tier,
                 intent.name,
                 intent.confidence,
                 self.threshold,
             )
-        return None
+        return not low
 
     def recognize(self, request: TextRequest) -> Recognition:
         started = time.perf_counter()
-        intent = self.best(request)
+        intents = self.answer(request)
         latency_ms = (time.perf_counter() - started) * 1000
-        return Recognition(request, intent, latency_ms, self.node_id)
+        first, more = (intents[0], intents[1:]) if intents else (None, ())
+        return Recognition(request, first, latency_ms, self.node_id, more)
 
 
 def build_cascade(context: NluContext, tier_names: Sequence[str], threshold: float) -> Cascade:
@@ -80,4 +160,4 @@ def build_cascade(context: NluContext, tier_names: Sequence[str], threshold: flo
             problems.append(f"{name}: {exc}")
     if not tiers:
         raise NluError("no NLU tier could be built (" + "; ".join(problems) + ")")
-    return Cascade(tiers, threshold, context.node_id)
+    return Cascade(tiers, threshold, context.node_id, context.language)

@@ -1,0 +1,133 @@
+"""Export a causal language model for onnxruntime-genai: ONNX with past key values, quantized,
+plus the `genai_config.json` that genai loads the folder with.
+
+optimum writes the decoder graph (`text-generation-with-past`: inputs
+`input_ids`, `attention_mask`, `position_ids`, `past_key_values.N.key/value`;
+outputs `logits`, `present.N.key/value`). genai needs to be told those names
+and the shape of the model; it cannot share the past and present buffers of
+such a graph (`past_present_share_buffer: false`). Quantization is
+weight-only on the MatMuls: int8 through onnxruntime's dynamic quantizer (per
+channel), int4 through its `MatMulNBitsQuantizer` (blocks of 32, symmetric),
+which are the kernels genai runs fastest on a CPU. Used by `export.export`;
+needs the `export` extra.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+GenerationQuantize = Literal["int4", "int8", "none"]
+ARCHITECTURES = {"llama": "llama", "qwen2": "qwen2", "mistral": "mistral", "phi3": "phi3"}
+"""Hugging Face model_type -> genai's model type, for the architectures genai decodes."""
+INT4_BLOCK = 32
+GENAI_CONFIG = "genai_config.json"
+
+
+class GenaiExportError(Exception):
+    """The model cannot be run by onnxruntime-genai (architecture, missing inputs)."""
+
+
+def genai_config(hf_config: dict[str, Any], inputs: set[str], filename: str) -> dict[str, Any]:
+    """genai's description of an optimum-exported decoder (`hf_config` is its config.json)."""
+    model_type = str(hf_config.get("model_type"))
+    if model_type not in ARCHITECTURES:
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise GenaiExportError(f"architecture {model_type!r} is not supported (known: {known})")
+    heads = int(hf_config["num_attention_heads"])
+    hidden = int(hf_config["hidden_size"])
+    names = {
+        "input_ids": "input_ids",
+        "attention_mask": "attention_mask",
+        "past_key_names": "past_key_values.%d.key",
+        "past_value_names": "past_key_values.%d.value",
+    }
+    if "position_ids" in inputs:
+        names["position_ids"] = "position_ids"
+    missing = {"input_ids", "attention_mask", "past_key_values.0.key"} - inputs
+    if missing:
+        raise GenaiExportError(f"the exported graph lacks inputs {sorted(missing)}")
+    context = int(hf_config.get("max_position_embeddings", 2048))
+    eos = hf_config.get("eos_token_id")
+    return {
+        "model": {
+            "bos_token_id": hf_config.get("bos_token_id"),
+            "context_length": context,
+            "decoder": {
+                "session_options": {"log_id": "edge-runtime", "provider_options": []},
+                "filename": filename,
+                "head_size": int(hf_config.get("head_dim") or hidden // heads),
+                "hidden_size": hidden,
+                "inputs": names,
+                "outputs": {
+                    "logits": "logits",
+                    "present_key_names": "present.%d.key",
+                    "present_value_names": "present.%d.value",
+                },
+                "num_attention_heads": heads,
+                "num_hidden_layers": int(hf_config["num_hidden_layers"]),
+                "num_key_value_heads": int(hf_config.get("num_key_value_heads") or heads),
+            },
+            "eos_token_id": eos,
+            "pad_token_id": hf_config.get("pad_token_id", eos if isinstance(eos, int) else 0),
+            "type": ARCHITECTURES[model_type],
+            "vocab_size": int(hf_config["vocab_size"]),
+        },
+        "search": {
+            "do_sample": False,
+            "max_length": context,
+            "min_length": 0,
+            "num_beams": 1,
+            "num_return_sequences": 1,
+            "past_present_share_buffer": False,
+            "repetition_penalty": 1.0,
+            "temperature": 1.0,
+            "top_k": 1,
+            "top_p": 1.0,
+        },
+    }
+
+
+def graph_inputs(path: Path) -> set[str]:
+    import onnx
+
+    return {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+
+
+def quantize_decoder(fp32: Path, mode: GenerationQuantize, out: Path) -> Path:
+    """Weight-only quantization of the decoder's MatMuls; the graph's interface is unchanged."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
+    if mode == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(
+            fp32,
+            out,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            extra_options={"MatMulConstBOnly": True},
+        )
+        return out
+    if mode == "int4":
+        import onnx
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        quantizer = MatMulNBitsQuantizer(
+            onnx.load(str(fp32)), bits=4, block_size=INT4_BLOCK, is_symmetric=True
+        )
+        quantizer.process()
+        quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
+        return out
+    raise GenaiExportError(f"quantization {mode!r} is not a weight-only mode")
+
+
+def write_genai_config(folder: Path, source_config: Path, model_file: str) -> Path:
+    hf_config = json.loads(source_config.read_text(encoding="utf-8"))
+    config = genai_config(hf_config, graph_inputs(folder / model_file), model_file)
+    path = folder / GENAI_CONFIG
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return path

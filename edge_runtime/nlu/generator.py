@@ -1,0 +1,203 @@
+"""Tier 3: a small causal language model writes the intents, under a grammar of the home.
+
+Asked when the cheaper tiers have nothing confident, or when a sentence may
+hold several commands (`Cascade`). The model reads the utterance and writes a
+JSON list of intents (generator_format); decoding is constrained by a Lark
+grammar built from Home Assistant's templates and this home's names
+(intent_schema), so the answer always parses, names a known intent with slots
+it accepts, and names only things that exist. The tier then maps the names as
+said to the home's own (an alias to its entity, `@here` to the node's area)
+and checks every value once more.
+
+Confidence: the probability the model gave its own answer, token by token,
+before the grammar's mask (`Generation.probability`). A model that wanted to
+write something the grammar forbids ends with a low figure, so a constrained
+but unlikely answer is not mistaken for a sure one. Every call is bounded by a
+token budget and a deadline; an answer cut short is "not understood".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from edge_runtime.home import Home
+from edge_runtime.inference.catalog import load_catalog, models_dir
+from edge_runtime.inference.generator import (
+    Budget,
+    Generation,
+    GenerationError,
+    Guidance,
+    TextGenerator,
+    generation_prompt,
+)
+from edge_runtime.messages import Intent, SlotValue, TextRequest
+from edge_runtime.nlu.base import NluContext, NluError, register_tier
+from edge_runtime.nlu.generator_format import HERE, PLACE_SLOTS, prompt_text
+from edge_runtime.nlu.intent_schema import IntentSchema, generator_grammar, intent_schemas
+from edge_runtime.nlu.rules import home_slot_lists, load_language
+
+log = logging.getLogger(__name__)
+
+MAX_INTENTS = 3
+"""Commands in one sentence; more is rare in speech and costs tokens."""
+MAX_NEW_TOKENS = 160
+DEADLINE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Places:
+    """The home's names as said (lower case) -> the name Home Assistant knows, per slot."""
+
+    spoken: dict[str, dict[str, str]]
+    context_area: str | None
+
+    @classmethod
+    def of(cls, home: Home) -> Places:
+        spoken: dict[str, dict[str, str]] = {"name": {}, "area": {}, "floor": {}}
+        for entity in home.entities:
+            if entity.is_exposed:
+                for said in (entity.name, *entity.aliases):
+                    spoken["name"].setdefault(prompt_text(said), entity.name)
+        for area in home.areas:
+            for said in (area.name, *area.aliases):
+                spoken["area"].setdefault(prompt_text(said), area.name)
+        for floor in home.floors:
+            for said in (floor.name, *floor.aliases):
+                spoken["floor"].setdefault(prompt_text(said), floor.name)
+        return cls(spoken, home.context_area_name)
+
+    def resolve(self, slot: str, said: str, free_text: bool) -> tuple[str, str] | None:
+        """(value, words) for a place as the model wrote it, or None if it names nothing here."""
+        if slot == "area" and said == HERE:
+            return (self.context_area, "") if self.context_area else None
+        known = self.spoken[slot].get(said)
+        if known is not None:
+            return known, said
+        return (said, said) if free_text else None
+
+
+class GeneratorTier:
+    """Utterance -> up to MAX_INTENTS intents, valid by construction."""
+
+    name = "generator"
+
+    def __init__(self, context: NluContext, generator: TextGenerator) -> None:
+        intents = load_language(context.language)
+        self.schemas = intent_schemas(intents, home_slot_lists(context.home))
+        self.intent_names = frozenset(self.schemas)
+        self.places = Places.of(context.home)
+        self.grammar = generator_grammar(
+            self.schemas,
+            {slot: list(forms) for slot, forms in self.places.spoken.items()},
+            context_area=self.places.context_area is not None,
+            max_intents=MAX_INTENTS,
+        )
+        self.generator = generator
+        self.node_id = context.node_id
+        self.budget = Budget(MAX_NEW_TOKENS, DEADLINE_S)
+
+    def recognize(self, request: TextRequest) -> Intent | None:
+        intents = self.recognize_all(request)
+        return intents[0] if intents else None
+
+    def recognize_all(self, request: TextRequest) -> list[Intent]:
+        """Every command the sentence gives, in order; empty when none or not understood."""
+        prompt = self.generator.encode(generation_prompt(self.generator.folder, request.text))
+        try:
+            generation = self.generator.generate(
+                prompt, self.budget, Guidance("lark_grammar", self.grammar)
+            )
+        except GenerationError as exc:
+            log.error("generator: %s", exc)
+            return []
+        log.debug(
+            "generator: %r -> %s (%s, p=%.3f, %d tokens, %.1f+%.1f ms)",
+            request.text,
+            generation.text,
+            generation.finish,
+            generation.probability,
+            generation.tokens,
+            generation.prefill_ms,
+            generation.decode_ms,
+        )
+        return self.read(generation, request.text)
+
+    def read(self, generation: Generation, text: str | None = None) -> list[Intent]:
+        """The intents of a complete answer; an answer cut short, naming nothing here, or
+        (given the sentence `text`) writing words the sentence does not say, is none."""
+        if generation.finish != "eos":
+            return []
+        if text is not None and not copied_from(generation.text, prompt_text(text)):
+            log.debug("generator: %s writes words %r does not say", generation.text, text)
+            return []
+        try:
+            written = json.loads(generation.text)
+        except json.JSONDecodeError:
+            return []
+        intents = [self._intent(item, generation.probability) for item in written]
+        if any(intent is None for intent in intents):
+            return []
+        return [intent for intent in intents if intent is not None]
+
+    def _intent(self, item: Any, confidence: float) -> Intent | None:
+        if not isinstance(item, dict) or not isinstance(item.get("slots"), dict):
+            return None
+        schema: IntentSchema | None = self.schemas.get(str(item.get("intent")))
+        if schema is None or not schema.accepts(item["slots"]):
+            return None
+        slots: dict[str, SlotValue] = {}
+        for name, value in item["slots"].items():
+            if name in PLACE_SLOTS:
+                free = schema.slots.get(name) is not None and schema.slots[name].free_text
+                place = self.places.resolve(name, str(value), free)
+                if place is None:
+                    return None
+                slots[name] = SlotValue(place[0], place[1] or place[0])
+            else:
+                slots[name] = SlotValue(value, str(value))
+        return Intent(schema.name, slots, confidence, self.name, self.node_id)
+
+
+def copied_from(answer: str, said: str) -> bool:
+    """Whether every place and free text of the answer is words of the sentence: the model
+    copies names; a name it did not copy is a guess, and a guess is not an answer."""
+    try:
+        written = json.loads(answer)
+    except json.JSONDecodeError:
+        return False
+    for item in written if isinstance(written, list) else []:
+        for value in (item.get("slots") or {}).values():
+            if isinstance(value, str) and value != HERE and value not in said:
+                return False
+    return True
+
+
+def load_generator(model_id: str, threads: int | None) -> TextGenerator:
+    catalog = load_catalog()
+    try:
+        model = catalog.get(model_id)
+    except KeyError as exc:
+        raise NluError(str(exc.args[0])) from None
+    if model.task != "text-generation":
+        raise NluError(f"model {model_id} is a {model.task} model, not a generator")
+    try:
+        return TextGenerator.from_catalog(model, models_dir(), threads)
+    except GenerationError as exc:
+        raise NluError(f"generator model {model_id}: {exc}") from None
+
+
+@register_tier("generator")
+def _build_generator(context: NluContext) -> GeneratorTier:
+    model_id = context.profile.tiers.generator.model
+    if model_id is None:
+        raise NluError(
+            f"profile {context.profile.id} enables the generator tier but names no model"
+        )
+    generator = load_generator(model_id, context.profile.threads.intra_op)
+    return GeneratorTier(context, generator)
+
+
+__all__ = ["GeneratorTier", "Places", "load_generator"]

@@ -1,0 +1,186 @@
+"""The generator tier's machinery on randomly initialised models made here: export of two
+architectures (Llama and Qwen2) through `models export`, the catalog check, the bounds of
+every call, and the grammar, which must hold whatever the weights write.
+
+Real torch, optimum, onnxruntime and onnxruntime-genai; nothing is mocked. The trained
+model that ships is tested through the daemon in test_generator_daemon.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+from edge_runtime.home import demo_home
+from edge_runtime.inference.catalog import load_catalog, verify_model
+from edge_runtime.inference.export import ExportError, export
+from edge_runtime.inference.generator import (
+    Budget,
+    GenerationError,
+    Guidance,
+    TextGenerator,
+    generation_prompt,
+)
+from edge_runtime.messages import TextRequest
+from edge_runtime.nlu.base import NluContext
+from edge_runtime.nlu.generator import GeneratorTier
+from edge_runtime.profiles import load_profiles
+from training import train_generator as tg
+
+SENTENCES = [
+    "turn on the kitchen light and lock the front door",
+    "set the bedroom lamp to forty percent",
+    "what is the temperature in the living room",
+    "add eggs to my shopping list",
+]
+
+
+def _tokenizer() -> PreTrainedTokenizerFast:
+    examples = [tg.Example(s, '[{"intent":"HassTurnOn","slots":{}}]') for s in SENTENCES * 5]
+    return tg.train_tokenizer(examples, 512)
+
+
+def _qwen2(tokenizer: PreTrainedTokenizerFast) -> Qwen2ForCausalLM:
+    config = Qwen2Config(  # type: ignore[no-untyped-call]
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    return Qwen2ForCausalLM(config)  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory with a random Llama (int4) and a random Qwen2 (int8), exported."""
+    root = tmp_path_factory.mktemp("generators")
+    torch.manual_seed(0)
+    tokenizer = _tokenizer()
+    sources = {
+        "llama": tg.build_model(tg.SIZES["tiny"], tokenizer),
+        "qwen2": _qwen2(tokenizer),
+    }
+    models = root / "models"
+    for (name, model), quantize in zip(sources.items(), ("int4", "int8"), strict=True):
+        model.save_pretrained(root / name)
+        tokenizer.save_pretrained(root / name)
+        tg.portable_tokenizer_config(root / name)
+        export(root / name, "text-generation", quantize, f"random-{name}", models, print)  # type: ignore[arg-type]
+    return models
+
+
+def _load(models: Path, model_id: str) -> TextGenerator:
+    return TextGenerator.from_catalog(load_catalog(models).get(model_id), models)
+
+
+def test_both_architectures_export_with_a_genai_config_and_catalog_entry(exported: Path) -> None:
+    catalog = load_catalog(exported)
+    for model_id, kind, quantization in (
+        ("random-llama", "llama", "int4"),
+        ("random-qwen2", "qwen2", "int8-weights"),
+    ):
+        model = catalog.get(model_id)
+        assert model.task == "text-generation" and model.quantization == quantization
+        verify_model(model, exported)
+        config = json.loads((exported / model_id / "genai_config.json").read_text())
+        assert config["model"]["type"] == kind
+        assert config["search"]["past_present_share_buffer"] is False
+        generator = _load(exported, model_id)
+        prompt = generator.encode(generation_prompt(generator.folder, "turn on the lamp"))
+        assert generator.generate(prompt, Budget(4)).tokens <= 4
+
+
+def test_export_refuses_an_encoder_quantization_for_a_generator(
+    exported: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    tokenizer = _tokenizer()
+    _qwen2(tokenizer).save_pretrained(source)
+    tokenizer.save_pretrained(source)
+    with pytest.raises(ExportError, match="does not apply to text-generation"):
+        export(source, "text-generation", "avx2", "x", tmp_path / "models", print)
+
+
+def test_a_corrupted_generator_is_refused_by_the_catalog_check(
+    exported: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(exported, models)
+    onnx_file = models / "random-llama" / "model.onnx"
+    data = bytearray(onnx_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    onnx_file.write_bytes(bytes(data))
+    with pytest.raises(GenerationError, match="sha256 mismatch"):
+        _load(models, "random-llama")
+
+
+def test_budget_stop_strings_and_deadline_bound_every_call(exported: Path) -> None:
+    generator = _load(exported, "random-llama")
+    prompt = generator.encode(generation_prompt(generator.folder, SENTENCES[0]))
+    free = Guidance("regex", "[a-z ]{40,60}")  # never ends early: only the bounds stop it
+    cut = generator.generate(prompt, Budget(max_new_tokens=6), free)
+    assert (cut.finish, cut.tokens) == ("budget", 6)
+    stopped = generator.generate(prompt, Budget(40, stop=(" ",)), Guidance("regex", "ab ab ab"))
+    assert (stopped.finish, stopped.text) == ("stop", "ab")
+    late = generator.generate(prompt, Budget(40, deadline_s=0.0), free)
+    assert late.finish == "deadline" and late.tokens == 0
+    whole = generator.generate(prompt, Budget(40), Guidance("regex", "yes|no"))
+    assert whole.finish == "eos" and whole.text in ("yes", "no")
+    assert 0.0 < whole.probability <= 1.0 and whole.least_sure >= whole.probability
+
+
+def test_a_prompt_longer_than_the_context_is_refused(exported: Path) -> None:
+    generator = _load(exported, "random-llama")
+    with pytest.raises(GenerationError, match="reads at most"):
+        generator.generate([1] * generator.context_length, Budget(4))
+
+
+@pytest.mark.parametrize("model_id", ["random-llama", "random-qwen2"])
+def test_sampling_random_weights_under_the_grammar_only_ever_names_what_exists(
+    exported: Path, model_id: str
+) -> None:
+    """Whatever the weights write, it parses, each intent takes only the slots HA's templates
+    give it, and every name, area and floor is one of the home's (or its area, `@here`)."""
+    home = demo_home()
+    context = NluContext(home, "en", "n1", load_profiles()["x86-64"])
+    tier = GeneratorTier(context, _load(exported, model_id))
+    names = {e.name for e in home.entities} | {a.name for a in home.areas}
+    names |= {f.name for f in home.floors}
+    answers = 0
+    for seed in range(24):
+        prompt = tier.generator.encode(generation_prompt(tier.generator.folder, SENTENCES[0]))
+        generation = tier.generator.generate(
+            prompt, Budget(160), Guidance("lark_grammar", tier.grammar), sample_seed=seed
+        )
+        if generation.finish != "eos":
+            continue  # ran out of budget inside free text: "not understood", never invalid
+        written = json.loads(generation.text)
+        assert isinstance(written, list) and len(written) <= 3
+        intents = tier.read(generation)
+        assert len(intents) == len(written), generation.text  # every item read back as valid
+        for intent in intents:
+            for slot in ("area", "floor"):
+                if slot in intent.slots:
+                    assert intent.slots[slot].value in names
+            answers += 1
+    assert answers >= 5
+
+
+def test_the_tier_answers_nothing_rather_than_guess_on_random_weights(exported: Path) -> None:
+    context = NluContext(demo_home(), "en", "n1", load_profiles()["x86-64"])
+    tier = GeneratorTier(context, _load(exported, "random-llama"))
+    for sentence in SENTENCES:
+        for intent in tier.recognize_all(TextRequest(sentence)):
+            assert intent.confidence < 0.5  # a random model is never sure
