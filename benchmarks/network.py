@@ -277,7 +277,7 @@ class Client:
 
     paho's thread only stamps and queues; status and capabilities feed `peers`, the
     same `PeerTable` the nodes route with, when the main thread reads them, and peers'
-    replies to an origin (`edge/<node>/reply`, when subscribed) are counted by id.
+    replies to an origin (`edge/<node>/responses`, when subscribed) are counted by id.
     """
 
     def __init__(self, port: int, topics: Sequence[str]) -> None:

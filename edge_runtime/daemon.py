@@ -56,6 +56,7 @@ from edge_runtime.mesh.topics import (
     pool_subscription,
 )
 from edge_runtime.messages import (
+    PROTOCOL_VERSION,
     BadRequest,
     ErrorEvent,
     Intent,
@@ -156,7 +157,7 @@ class Daemon:
             self.topics.text: self._handle_text,
             HERMES_NLU_QUERY: self._handle_hermes_query,
             self.topics.request: self._handle_peer_request,
-            self.topics.reply: self._handle_reply,
+            self.topics.responses: self._handle_reply,
             **{
                 pool_request(self.config.topic_prefix, pool): self._handle_peer_request
                 for pool in self.network.pools
@@ -186,7 +187,7 @@ class Daemon:
         if self.config.hermes.enabled:
             topics.append(HERMES_NLU_QUERY)
         if self.network.enabled:
-            topics += [self.topics.request, self.topics.reply]
+            topics += [self.topics.request, self.topics.responses]
             topics += [peer_status_filter(prefix), peer_capabilities_filter(prefix)]
             topics += [pool_subscription(prefix, pool) for pool in self.network.pools]
         return topics
@@ -327,7 +328,9 @@ class Daemon:
             self._accept_audio(site, message)
             return
         peer = peer_of(self.config.topic_prefix, message.topic)
-        if message.topic == self.topics.reply or (peer is not None and peer[1] in PRESENCE_LEAVES):
+        if message.topic == self.topics.responses or (
+            peer is not None and peer[1] in PRESENCE_LEAVES
+        ):
             self.inbox.put_control(message)
             return
         try:
@@ -417,6 +420,9 @@ class Daemon:
         self.answered.put(request.id, True)
         started = time.monotonic()
         recognition = self._recognize(request)
+        if not recognition.intents and self._reply_in_words(request):
+            deliver(recognition)  # a question, answered in words: no action, nothing to route
+            return
         need = self._need(recognition.intents)
         if need is None:
             deliver(recognition)
@@ -430,6 +436,25 @@ class Daemon:
         if not self.router.route(request, need, finish):
             log.info("id=%s: no live peer serves it; not understood", request.id)
             finish(())
+
+    def _reply_in_words(self, request: TextRequest) -> bool:
+        """Answer a free question on `reply` when a tier here can (an instruct generator)."""
+        started = time.perf_counter()
+        answer = self.cascade.answer_freely(request)
+        if answer is None:
+            return False
+        reply = {
+            "v": PROTOCOL_VERSION,
+            "id": request.id,
+            "text": request.text,
+            "answer": answer,
+            "node": self.config.node_id,
+            "site_id": request.site_id,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        self.client.publish(self.topics.reply, dumps(reply))
+        log.info("id=%s: answered in words (%d characters)", request.id, len(answer))
+        return True
 
     def _publish_intent(self, recognition: Recognition) -> None:
         for event in recognition.to_events():  # one per command said, in order
@@ -523,7 +548,7 @@ class Daemon:
 
     def _send_to_peer(self, peer: str, payload: bytes, correlation: bytes, expiry_s: float) -> None:
         topic = NodeTopics(self.config.topic_prefix, peer).request
-        self.client.publish_request(topic, payload, self.topics.reply, correlation, expiry_s)
+        self.client.publish_request(topic, payload, self.topics.responses, correlation, expiry_s)
 
     # --- outbound ---
 

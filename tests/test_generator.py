@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO, Node, Probe
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from edge_runtime.home import demo_home
-from edge_runtime.inference.catalog import load_catalog, verify_model
+from edge_runtime.inference.catalog import load_catalog, verify_model, write_entry
 from edge_runtime.inference.export import ExportError, export
 from edge_runtime.inference.generator import (
     Budget,
     GenerationError,
     Guidance,
     TextGenerator,
-    generation_prompt,
 )
 from edge_runtime.messages import TextRequest
 from edge_runtime.nlu.base import NluContext
@@ -43,6 +44,24 @@ SENTENCES = [
 def _tokenizer() -> PreTrainedTokenizerFast:
     examples = [tg.Example(s, '[{"intent":"HassTurnOn","slots":{}}]') for s in SENTENCES * 5]
     return tg.train_tokenizer(examples, 512)
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}</s>{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant: {% endif %}"
+)
+
+
+def _chat_tokenizer(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+    """The same vocabulary as an instruct model's: no `<sep>`, a chat template."""
+    chat = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=tokenizer.backend_tokenizer,
+        bos_token=tg.BOS,
+        eos_token=tg.EOS,
+        pad_token=tg.PAD,
+    )
+    chat.chat_template = CHAT_TEMPLATE
+    return chat
 
 
 def _qwen2(tokenizer: PreTrainedTokenizerFast) -> Qwen2ForCausalLM:
@@ -64,18 +83,21 @@ def _qwen2(tokenizer: PreTrainedTokenizerFast) -> Qwen2ForCausalLM:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models directory with a random Llama (int4) and a random Qwen2 (int8), exported."""
+    """A models directory with a random Llama intent model (int4) and a random Qwen2 instruct
+    model (int8, a chat template and no `<sep>`), exported."""
     root = tmp_path_factory.mktemp("generators")
     torch.manual_seed(0)
     tokenizer = _tokenizer()
     sources = {
-        "llama": tg.build_model(tg.SIZES["tiny"], tokenizer),
-        "qwen2": _qwen2(tokenizer),
+        "llama": (tg.build_model(tg.SIZES["tiny"], tokenizer), tokenizer),
+        "qwen2": (_qwen2(tokenizer), _chat_tokenizer(tokenizer)),
     }
     models = root / "models"
-    for (name, model), quantize in zip(sources.items(), ("int4", "int8"), strict=True):
+    for (name, (model, own_tokenizer)), quantize in zip(
+        sources.items(), ("int4", "int8"), strict=True
+    ):
         model.save_pretrained(root / name)
-        tokenizer.save_pretrained(root / name)
+        own_tokenizer.save_pretrained(root / name)
         tg.portable_tokenizer_config(root / name)
         export(root / name, "text-generation", quantize, f"random-{name}", models, print)  # type: ignore[arg-type]
     return models
@@ -98,7 +120,7 @@ def test_both_architectures_export_with_a_genai_config_and_catalog_entry(exporte
         assert config["model"]["type"] == kind
         assert config["search"]["past_present_share_buffer"] is False
         generator = _load(exported, model_id)
-        prompt = generator.encode(generation_prompt(generator.folder, "turn on the lamp"))
+        prompt = generator.prompt("turn on the lamp")
         assert generator.generate(prompt, Budget(4)).tokens <= 4
 
 
@@ -128,7 +150,7 @@ def test_a_corrupted_generator_is_refused_by_the_catalog_check(
 
 def test_budget_stop_strings_and_deadline_bound_every_call(exported: Path) -> None:
     generator = _load(exported, "random-llama")
-    prompt = generator.encode(generation_prompt(generator.folder, SENTENCES[0]))
+    prompt = generator.prompt(SENTENCES[0])
     free = Guidance("regex", "[a-z ]{40,60}")  # never ends early: only the bounds stop it
     cut = generator.generate(prompt, Budget(max_new_tokens=6), free)
     assert (cut.finish, cut.tokens) == ("budget", 6)
@@ -160,7 +182,7 @@ def test_sampling_random_weights_under_the_grammar_only_ever_names_what_exists(
     names |= {f.name for f in home.floors}
     answers = 0
     for seed in range(24):
-        prompt = tier.generator.encode(generation_prompt(tier.generator.folder, SENTENCES[0]))
+        prompt = tier.generator.prompt(SENTENCES[0])
         generation = tier.generator.generate(
             prompt, Budget(160), Guidance("lark_grammar", tier.grammar), sample_seed=seed
         )
@@ -184,3 +206,51 @@ def test_the_tier_answers_nothing_rather_than_guess_on_random_weights(exported: 
     for sentence in SENTENCES:
         for intent in tier.recognize_all(TextRequest(sentence)):
             assert intent.confidence < 0.5  # a random model is never sure
+
+
+def test_an_instruct_model_is_prompted_through_its_chat_template_and_answers_in_words(
+    exported: Path,
+) -> None:
+    intent_model, chat_model = _load(exported, "random-llama"), _load(exported, "random-qwen2")
+    assert intent_model.intent_model and not intent_model.chat_model
+    assert chat_model.chat_model and not chat_model.intent_model
+    prompt = chat_model.decode(chat_model.prompt("what can you do?", "Be brief."))
+    assert "system: Be brief." in prompt and prompt.endswith("assistant: ")
+    context = NluContext(demo_home(), "en", "n1", load_profiles()["x86-64"])
+    chat_tier = GeneratorTier(context, chat_model)
+    answer = chat_tier.answer_freely(TextRequest("what can you do?"))
+    assert chat_tier.answers_freely and isinstance(answer, str) and answer
+    assert GeneratorTier(context, intent_model).answer_freely(TextRequest("what?")) is None
+
+
+def test_a_node_with_an_instruct_generator_answers_a_free_question_on_reply(
+    exported: Path,
+    tmp_path: Path,
+    start_node: Callable[..., Node],
+    probe_factory: Callable[..., Probe],
+) -> None:
+    """The x86-64 profile's generator replaced by an instruct model (the random Qwen2 with a
+    chat template): a question no intent covers is answered in words on `reply`, and its
+    intent event says "not understood"; a command is still a command."""
+    models = tmp_path / "models"
+    shutil.copytree(REPO / "models", models)
+    shutil.rmtree(models / "edge-intent-slm-int4")
+    shutil.copytree(exported / "random-qwen2", models / "edge-intent-slm-int4")
+    chat = load_catalog(exported).get("random-qwen2")
+    files = tuple(
+        f.model_copy(update={"path": f.path.replace("random-qwen2/", "edge-intent-slm-int4/")})
+        for f in chat.files
+    )
+    write_entry(chat.model_copy(update={"id": "edge-intent-slm-int4", "files": files}), models)
+    node = start_node(env={"EDGE_RUNTIME_MODELS": str(models)})
+    probe = probe_factory([f"edge/{node.node_id}/#"])
+    probe.wait_for(f"edge/{node.node_id}/status", lambda m: m.payload == b"online")
+    probe.publish(f"edge/{node.node_id}/text", {"text": "what can you do?", "id": "q-1"})
+    reply = probe.wait_for(f"edge/{node.node_id}/reply").json()
+    assert (reply["id"], reply["text"]) == ("q-1", "what can you do?")
+    assert isinstance(reply["answer"], str) and reply["answer"]
+    event = probe.wait_for(f"edge/{node.node_id}/intent", lambda m: m.json()["id"] == "q-1")
+    assert event.json()["intent"] is None
+    probe.publish(f"edge/{node.node_id}/text", {"text": "turn on the desk lamp", "id": "c-1"})
+    command = probe.wait_for(f"edge/{node.node_id}/intent", lambda m: m.json()["id"] == "c-1")
+    assert command.json()["intent"] == "HassTurnOn"

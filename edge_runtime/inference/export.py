@@ -35,7 +35,7 @@ from edge_runtime.inference.genai_export import (
     quantize_decoder,
     write_genai_config,
 )
-from edge_runtime.inference.generator import Budget, TextGenerator, generation_prompt
+from edge_runtime.inference.generator import Budget, TextGenerator
 
 QuantizeTarget = Literal["arm64", "avx2", "avx512_vnni", "int4", "int8", "none"]
 ENCODER_QUANTIZE = ("arm64", "avx2", "avx512_vnni", "none")
@@ -258,12 +258,12 @@ def _quantize_generator(fp32: Path, mode: GenerationQuantize, out: Path) -> Path
 
 def compare_generations(fp32: Path, shipped: Path) -> tuple[float, float]:
     """(max abs deviation of the first step's logits, share of equal greedy answers) on the
-    check sentences, each prompted the way the model was trained (see `generation_prompt`)."""
+    check sentences, each prompted the way the model was trained (`TextGenerator.prompt`)."""
     reference, candidate = TextGenerator(fp32), TextGenerator(shipped)
     budget = Budget(max_new_tokens=32)
     deviation, same = 0.0, 0
     for sentence in CHECK_SENTENCES:
-        prompt = reference.encode(generation_prompt(fp32, sentence))
+        prompt = reference.prompt(sentence)
         deviation = max(deviation, reference.first_logits_gap(candidate, prompt))
         same += reference.generate(prompt, budget).text == candidate.generate(prompt, budget).text
     return deviation, same / len(CHECK_SENTENCES)

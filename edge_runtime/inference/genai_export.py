@@ -125,7 +125,21 @@ def quantize_decoder(fp32: Path, mode: GenerationQuantize, out: Path) -> Path:
     raise GenaiExportError(f"quantization {mode!r} is not a weight-only mode")
 
 
+def inline_chat_template(folder: Path) -> None:
+    """Put an instruct model's chat template into tokenizer_config.json, where genai's
+    tokenizer reads it: transformers 4.4x and later write it to chat_template.jinja."""
+    template = folder / "chat_template.jinja"
+    config_path = folder / "tokenizer_config.json"
+    if not template.exists() or not config_path.exists():
+        return
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.setdefault("chat_template", template.read_text(encoding="utf-8"))
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    template.unlink()
+
+
 def write_genai_config(folder: Path, source_config: Path, model_file: str) -> Path:
+    inline_chat_template(folder)
     hf_config = json.loads(source_config.read_text(encoding="utf-8"))
     config = genai_config(hf_config, graph_inputs(folder / model_file), model_file)
     path = folder / GENAI_CONFIG

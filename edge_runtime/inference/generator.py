@@ -93,6 +93,25 @@ class TextGenerator:
         self.folder = folder
         genai_config = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
         self.context_length = int(genai_config["model"]["context_length"])
+        config = tokenizer_config(folder)
+        self.intent_model = config.get("sep_token") == INTENT_SEP
+        """edge-runtime's own intent model: reads `<s>sentence<sep>`, writes intent JSON."""
+        self.chat_model = not self.intent_model and bool(config.get("chat_template"))
+        """An instruct model: prompted through its chat template, can answer in words."""
+        self._bos = str(config.get("bos_token") or "<s>")
+
+    def prompt(self, sentence: str, instructions: str | None = None) -> list[int]:
+        """Token ids of `sentence` as this model expects it: `<s>sentence<sep>` for an intent
+        model, the chat template (with `instructions` as the system turn) for an instruct
+        model, the sentence itself for any other."""
+        if self.intent_model:
+            return self.encode(f"{self._bos}{prompt_text(sentence)}{INTENT_SEP}")
+        if self.chat_model:
+            turns = [{"role": "user", "content": sentence}]
+            if instructions:
+                turns.insert(0, {"role": "system", "content": instructions})
+            return self.encode(self.tokenizer.apply_chat_template(json.dumps(turns)))
+        return self.encode(sentence)
 
     @classmethod
     def from_catalog(
@@ -117,10 +136,12 @@ class TextGenerator:
         budget: Budget,
         guidance: Guidance | None = None,
         sample_seed: int | None = None,
+        top_p: float = 1.0,
     ) -> Generation:
         """Greedy decoding from `prompt` (token ids) within `budget`, under `guidance`;
-        with `sample_seed`, sampling from the whole distribution instead (tests use it to
-        prove the constraint holds whatever the model writes)."""
+        with `sample_seed`, sampling instead, from the tokens that make up `top_p` of the
+        probability (1.0: the whole distribution, which the tests use to prove the
+        constraint holds whatever the model writes)."""
         started = time.perf_counter()
         params = og.GeneratorParams(self.model)
         if len(prompt) >= self.context_length:
@@ -133,7 +154,7 @@ class TextGenerator:
         if sample_seed is None:
             search["do_sample"] = False
         else:
-            search.update(do_sample=True, top_k=0, top_p=1.0, random_seed=sample_seed)
+            search.update(do_sample=True, top_k=0, top_p=top_p, random_seed=sample_seed)
         params.set_search_options(**search)
         if guidance is not None:
             try:
@@ -194,14 +215,10 @@ class TextGenerator:
         return frozenset(int(t) for t in self.tokenizer.eos_token_ids)
 
 
-def generation_prompt(folder: Path, sentence: str) -> str:
-    """A sentence as the model in `folder` expects it: edge-runtime's intent models (their
-    tokenizer has the `<sep>` token) read `<s>sentence<sep>`; any other model the text."""
-    config_path = folder / "tokenizer_config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
-    if config.get("sep_token") == INTENT_SEP:
-        return f"{config.get('bos_token', '<s>')}{prompt_text(sentence)}{INTENT_SEP}"
-    return sentence
+def tokenizer_config(folder: Path) -> dict[str, Any]:
+    path = folder / "tokenizer_config.json"
+    config = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return config if isinstance(config, dict) else {}
 
 
 def _log_softmax_at(logits: np.ndarray, token: int) -> float:

@@ -114,6 +114,11 @@ class NodeTopics:
         return self._topic("request")
 
     @property
+    def responses(self) -> str:
+        """Where peers answer the requests this node routed to them (the MQTT 5 response topic)."""
+        return self._topic("responses")
+
+    @property
     def reply(self) -> str:
-        """Where peers answer the requests this node routed to them."""
+        """Outbound answers in words to free questions ("what can you do?"), from a generator."""
         return self._topic("reply")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from edge_runtime.home import Home
+from edge_runtime.inference.catalog import CatalogModel, Task, load_catalog
 from edge_runtime.messages import Intent, TextRequest
 from edge_runtime.profiles import DeviceProfile
 from edge_runtime.registry import Registry
@@ -53,9 +54,29 @@ class MultiTier(Tier, Protocol):
         """Every command said, in order; empty when none or not understood."""
         ...
 
+    @property
+    def answers_freely(self) -> bool:
+        """Whether `answer_freely` can answer at all (an instruct model)."""
+        ...
+
+    def answer_freely(self, request: TextRequest) -> str | None:
+        """A short answer in words to a free question, or None."""
+        ...
+
 
 TierFactory = Callable[[NluContext], Tier]
 _TIERS: Registry[TierFactory] = Registry()
 register_tier = _TIERS.register
 """Class or function decorator: make a tier constructible by its profile name."""
 tier_factory = _TIERS.get
+
+
+def catalog_model(model_id: str, task: Task, role: str) -> CatalogModel:
+    """The catalog entry of a tier's model, refused unless it does the tier's task."""
+    try:
+        model = load_catalog().get(model_id)
+    except KeyError as exc:
+        raise NluError(str(exc.args[0])) from None
+    if model.task != task:
+        raise NluError(f"model {model_id} is a {model.task} model, not {role}")
+    return model

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Sequence
 
@@ -79,15 +80,26 @@ class Cascade:
                 return tuple(intents)
         return (single,) if single else ()
 
-    @staticmethod
-    def _seconded(intent: Intent, heard: list[Intent]) -> bool:
+    def _seconded(self, intent: Intent, heard: list[Intent]) -> bool:
         """A generator's single answer stands only where another tier, however unsure, read
         the same intent: the generator is sure of its mistakes too (on paraphrases, "lock the
-        front door" as HassTurnOff at 0.98), and two different models rarely share one."""
+        front door" as HassTurnOff at 0.98), and two different models rarely share one. A
+        cascade of the generator alone has no second opinion to ask."""
+        if len(self._multi_tiers) == len(self.tiers):
+            return True
         if any(other.name == intent.name for other in heard):
             return True
         log.debug("generator: %s is not seconded by any other tier", intent.name)
         return False
+
+    def answer_freely(self, request: TextRequest) -> str | None:
+        """An answer in words to a free question, from a tier that can give one, or None."""
+        if not is_question(request.text, self.language):
+            return None
+        for tier in self._multi_tiers:
+            if tier.answers_freely:
+                return tier.answer_freely(request)
+        return None
 
     @property
     def _multi_tiers(self) -> list[MultiTier]:
@@ -141,6 +153,21 @@ class Cascade:
         latency_ms = (time.perf_counter() - started) * 1000
         first, more = (intents[0], intents[1:]) if intents else (None, ())
         return Recognition(request, first, latency_ms, self.node_id, more)
+
+
+QUESTIONS = {
+    "en": re.compile(
+        r"\?\s*$|^\s*(?:what|who|whom|whose|why|how|when|where|which|tell me|do you|"
+        r"are you|can you tell|could you tell)\b",
+        re.IGNORECASE,
+    )
+}
+"""A free question, per language: only these get an answer in words."""
+
+
+def is_question(text: str, language: str) -> bool:
+    pattern = QUESTIONS.get(language.split("-", maxsplit=1)[0])
+    return pattern is not None and pattern.search(text) is not None
 
 
 def build_cascade(context: NluContext, tier_names: Sequence[str], threshold: float) -> Cascade:

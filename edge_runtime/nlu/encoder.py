@@ -29,7 +29,6 @@ from pathlib import Path
 from edge_runtime.cache import default_cache_dir
 from edge_runtime.inference.catalog import (
     ModelIntegrityError,
-    load_catalog,
     models_dir,
     verify_file,
 )
@@ -38,7 +37,7 @@ from edge_runtime.inference.encoder import load_tokenizer
 from edge_runtime.inference.session import ModelLoadError, create_session
 from edge_runtime.messages import Intent, TextRequest
 from edge_runtime.nlu import examples as examples_module
-from edge_runtime.nlu.base import NluContext, NluError, register_tier
+from edge_runtime.nlu.base import NluContext, NluError, catalog_model, register_tier
 from edge_runtime.nlu.domains import intent_domain
 from edge_runtime.nlu.lexicon import Lexicon, Phrase, Reading, Span
 from edge_runtime.nlu.rules import HomeMatcher, to_intent
@@ -206,13 +205,7 @@ def free_text(words: list[str], tags: list[str]) -> list[str]:
 
 
 def _load_model(model_id: str, context: NluContext) -> IntentTagger:
-    catalog = load_catalog()
-    try:
-        model = catalog.get(model_id)
-    except KeyError as exc:
-        raise NluError(str(exc.args[0])) from None
-    if model.task != "token-classification":
-        raise NluError(f"model {model_id} is a {model.task} model, not an intent tagger")
+    model = catalog_model(model_id, "token-classification", "an intent tagger")
     try:
         session = create_session(model, context.profile).session
         directory = models_dir()

@@ -20,21 +20,21 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from edge_runtime.home import Home
-from edge_runtime.inference.catalog import load_catalog, models_dir
+from edge_runtime.inference.catalog import models_dir
 from edge_runtime.inference.generator import (
     Budget,
     Generation,
     GenerationError,
     Guidance,
     TextGenerator,
-    generation_prompt,
 )
 from edge_runtime.messages import Intent, SlotValue, TextRequest
-from edge_runtime.nlu.base import NluContext, NluError, register_tier
+from edge_runtime.nlu.base import NluContext, NluError, catalog_model, register_tier
 from edge_runtime.nlu.generator_format import HERE, PLACE_SLOTS, prompt_text
 from edge_runtime.nlu.intent_schema import IntentSchema, generator_grammar, intent_schemas
 from edge_runtime.nlu.rules import home_slot_lists, load_language
@@ -45,6 +45,20 @@ MAX_INTENTS = 3
 """Commands in one sentence; more is rare in speech and costs tokens."""
 MAX_NEW_TOKENS = 160
 DEADLINE_S = 1.0
+INTENT_INSTRUCTIONS = (
+    "Write the smart-home commands of the user's sentence as a JSON list of Home Assistant "
+    'intents, [{"intent": ..., "slots": {...}}], names as the user said them; [] when the '
+    "sentence commands nothing."
+)
+"""The system turn of an instruct model asked for intents (the grammar holds the format)."""
+ANSWER_INSTRUCTIONS = (
+    "You are the voice assistant of a home, running offline on a small device. "
+    "Answer the user in one or two short sentences."
+)
+ANSWER_BUDGET = Budget(max_new_tokens=64, deadline_s=3.0, stop=("\n\n",))
+ANSWER_TOP_P = 0.9
+"""Words are sampled (greedy decoding of a small model loops), seeded by the request id, so
+the same request gets the same answer."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,7 @@ class GeneratorTier:
 
     def recognize_all(self, request: TextRequest) -> list[Intent]:
         """Every command the sentence gives, in order; empty when none or not understood."""
-        prompt = self.generator.encode(generation_prompt(self.generator.folder, request.text))
+        prompt = self.generator.prompt(request.text, INTENT_INSTRUCTIONS)
         try:
             generation = self.generator.generate(
                 prompt, self.budget, Guidance("lark_grammar", self.grammar)
@@ -124,6 +138,26 @@ class GeneratorTier:
             generation.decode_ms,
         )
         return self.read(generation, request.text)
+
+    @property
+    def answers_freely(self) -> bool:
+        """An instruct model (not our intent model) can answer a free question in words."""
+        return self.generator.chat_model
+
+    def answer_freely(self, request: TextRequest) -> str | None:
+        """A short answer in words to a question no intent covers, or None."""
+        if not self.answers_freely:
+            return None
+        prompt = self.generator.prompt(request.text, ANSWER_INSTRUCTIONS)
+        try:
+            seed = zlib.crc32(request.id.encode()) % 2**31  # genai takes a 32-bit seed
+            generation = self.generator.generate(
+                prompt, ANSWER_BUDGET, sample_seed=seed, top_p=ANSWER_TOP_P
+            )
+        except GenerationError as exc:
+            log.error("generator: %s", exc)
+            return None
+        return generation.text.strip() or None
 
     def read(self, generation: Generation, text: str | None = None) -> list[Intent]:
         """The intents of a complete answer; an answer cut short, naming nothing here, or
@@ -176,13 +210,7 @@ def copied_from(answer: str, said: str) -> bool:
 
 
 def load_generator(model_id: str, threads: int | None) -> TextGenerator:
-    catalog = load_catalog()
-    try:
-        model = catalog.get(model_id)
-    except KeyError as exc:
-        raise NluError(str(exc.args[0])) from None
-    if model.task != "text-generation":
-        raise NluError(f"model {model_id} is a {model.task} model, not a generator")
+    model = catalog_model(model_id, "text-generation", "a generator")
     try:
         return TextGenerator.from_catalog(model, models_dir(), threads)
     except GenerationError as exc:
