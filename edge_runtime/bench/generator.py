@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,14 +122,14 @@ def measure(job: Job) -> Job:
     genai = og.Model(_config(og, folder, job))
     tokenizer = og.Tokenizer(genai)
     load_s = time.perf_counter() - started
-    prompt = _prompt(tokenizer, PROMPT_TOKENS)
-    _run(og, genai, prompt[: WARM_UP_TOKENS[0]], WARM_UP_TOKENS[1])
-    runs = [_run(og, genai, prompt, GENERATED_TOKENS) for _ in range(job["repeats"])]
+    prompt = prompt_ids(tokenizer, PROMPT_TOKENS)
+    prefill_decode(og, genai, prompt[: WARM_UP_TOKENS[0]], WARM_UP_TOKENS[1])
+    runs = [prefill_decode(og, genai, prompt, GENERATED_TOKENS) for _ in range(job["repeats"])]
     return {
         "load_s": load_s,
         "peak_mb": meter.added_mb(),
-        "pp": float(np.mean([r[0] for r in runs])),
-        "tg": float(np.mean([r[1] for r in runs])),
+        "pp": float(np.mean([r.pp for r in runs])),
+        "tg": float(np.mean([r.tg for r in runs])),
     }
 
 
@@ -147,19 +148,40 @@ def _config(og: Any, folder: Path, job: Job) -> Any:
     return config
 
 
-def _prompt(tokenizer: Any, count: int) -> Any:
+def prompt_ids(tokenizer: Any, count: int) -> Any:
     """`count` real tokens of a command (repeated as needed), as onnxruntime-genai takes them."""
     ids = tokenizer.encode(PROMPT)
     return np.resize(np.asarray(ids, dtype=np.int32), count)
 
 
-def _run(og: Any, genai: Any, prompt: Any, generate: int) -> tuple[float, float]:
-    """(prefill tokens/s, decode tokens/s) of one fresh generator.
+@dataclass(frozen=True)
+class PrefillDecode:
+    """One llama-bench style run of a fresh generator (also used by benchmarks/generator.py)."""
+
+    prompt_tokens: int
+    prefill_s: float
+    decoded: int
+    """Tokens decoded after the first, counted in the sequence genai holds at the end."""
+    decode_s: float
+
+    @property
+    def pp(self) -> float:
+        """Prefill tokens per second."""
+        return self.prompt_tokens / self.prefill_s
+
+    @property
+    def tg(self) -> float:
+        """Decode tokens per second."""
+        return self.decoded / self.decode_s
+
+
+def prefill_decode(og: Any, genai: Any, prompt: Any, generate: int) -> PrefillDecode:
+    """Prefill `prompt` at once, then decode `generate` tokens one by one, greedily.
 
     The first token comes from the prefill's logits without a forward pass, so it is taken
     before the clock starts; each of the `generate` tokens timed after it costs one pass.
     `min_length` keeps an end-of-sequence token from stopping the decode early, so every
-    run decodes exactly `generate` tokens, as llama-bench's tg does.
+    run decodes exactly `generate` tokens, as llama-bench's tg does (`decoded` says so).
     """
     total = len(prompt) + 1 + generate
     params = og.GeneratorParams(genai)
@@ -170,12 +192,13 @@ def _run(og: Any, genai: Any, prompt: Any, generate: int) -> tuple[float, float]
     prefill_s = time.perf_counter() - started
     generator.generate_next_token()
     started = time.perf_counter()
-    decoded = 0
-    while decoded < generate and not generator.is_done():
+    steps = 0
+    while steps < generate and not generator.is_done():
         generator.generate_next_token()
-        decoded += 1
+        steps += 1
     decode_s = time.perf_counter() - started
-    return len(prompt) / prefill_s, decoded / decode_s
+    decoded = len(generator.get_sequence(0)) - len(prompt) - 1
+    return PrefillDecode(len(prompt), prefill_s, decoded, decode_s)
 
 
 if __name__ == "__main__":

@@ -125,12 +125,19 @@ class Cascade:
         for clauses in groupings(request.text, self.language):
             for clause in clauses:
                 if clause not in known:
-                    known[clause] = self._single(dataclasses.replace(request, text=clause))[0]
+                    known[clause] = self._clause(dataclasses.replace(request, text=clause))
                 if known[clause] is None:
                     break
             else:
                 return tuple(intent for clause in clauses if (intent := known[clause]))
         return ()
+
+    def _clause(self, request: TextRequest) -> Intent | None:
+        """A clause's confident intent; a clause of fewer than MIN_CLAUSE_WORDS words only the
+        encoder understood does not count: "hold on, pause the tv" would pause twice."""
+        intent = self._single(request)[0]
+        short = len(request.text.split()) < MIN_CLAUSE_WORDS
+        return None if intent is not None and short and intent.tier != "rules" else intent
 
     def _confident(self, tier: str, intents: list[Intent]) -> bool:
         if not intents:
@@ -154,6 +161,9 @@ class Cascade:
         first, more = (intents[0], intents[1:]) if intents else (None, ())
         return Recognition(request, first, latency_ms, self.node_id, more)
 
+
+MIN_CLAUSE_WORDS = 3
+"""Fewer words than this, and a clause is a command only if a template says it exactly."""
 
 QUESTIONS = {
     "en": re.compile(
