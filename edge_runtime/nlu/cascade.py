@@ -82,12 +82,13 @@ class Cascade:
 
     def _seconded(self, intent: Intent, heard: list[Intent]) -> bool:
         """A generator's single answer stands only where another tier, however unsure, read
-        the same intent: the generator is sure of its mistakes too (on paraphrases, "lock the
-        front door" as HassTurnOff at 0.98), and two different models rarely share one. A
+        the same intent with the same slots: the generator is sure of its mistakes too (on
+        paraphrases, "lock the front door" as HassTurnOff at 0.98; "get rover to vacuum the
+        office" without the vacuum's name), and two different models rarely share one. A
         cascade of the generator alone has no second opinion to ask."""
         if len(self._multi_tiers) == len(self.tiers):
             return True
-        if any(other.name == intent.name for other in heard):
+        if any(_same_reading(other, intent) for other in heard):
             return True
         log.debug("generator: %s is not seconded by any other tier", intent.name)
         return False
@@ -160,6 +161,11 @@ class Cascade:
         latency_ms = (time.perf_counter() - started) * 1000
         first, more = (intents[0], intents[1:]) if intents else (None, ())
         return Recognition(request, first, latency_ms, self.node_id, more)
+
+
+def _same_reading(one: Intent, other: Intent) -> bool:
+    """The same intent with the same slots filled (their values may differ)."""
+    return one.name == other.name and set(one.slots) == set(other.slots)
 
 
 MIN_CLAUSE_WORDS = 3
