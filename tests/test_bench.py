@@ -26,6 +26,7 @@ from edge_runtime.bench import generator, models, mqtt, stats
 from edge_runtime.bench.child import ChildFailed, run_child
 from edge_runtime.bench.plan import QUICK, Context
 from edge_runtime.bench.recommend import recommend
+from edge_runtime.bench.report import table_lines
 from edge_runtime.bench.results import (
     SCHEMA_PATH,
     Figure,
@@ -34,7 +35,7 @@ from edge_runtime.bench.results import (
     read_report,
     report_json,
 )
-from edge_runtime.bench.runner import make_context
+from edge_runtime.bench.runner import gpu_unused, make_context
 from edge_runtime.profiles import MachineFacts, load_profiles, select_profile
 
 CPU = "CPUExecutionProvider"
@@ -190,6 +191,16 @@ def test_providers_are_measured_gpu_first_cpu_last_without_azure() -> None:
         "CUDAExecutionProvider",
         CPU,
     ]
+
+
+def test_a_gpu_onnxruntime_cannot_use_is_named_with_the_fix(context: Context) -> None:
+    with_gpu = replace(context.machine, gpus=["NVIDIA H100 80GB HBM3, 81559 MiB"])
+    (note,) = gpu_unused(with_gpu, ["AzureExecutionProvider", CPU])
+    assert note.skipped and "onnxruntime-gpu" in note.text
+    shown = [line.split(maxsplit=1) for line in table_lines([], [note])]
+    assert ["gpu", note.text] in shown
+    assert gpu_unused(with_gpu, ["CUDAExecutionProvider", CPU]) == []
+    assert gpu_unused(replace(context.machine, gpus=[]), [CPU]) == []
 
 
 def test_percentiles_are_nearest_rank_and_nan_for_nothing() -> None:

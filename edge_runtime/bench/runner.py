@@ -96,7 +96,25 @@ def plan(context: Context) -> list[Step]:
 
 def _hardware_step(machine: Machine, repeats: int) -> Step:
     label = f"hardware: {machine.cpu_model}, {machine.cores} cores, memory bandwidth"
-    return Step(label, "hardware", lambda: hardware.measure_bandwidth(machine, repeats))
+    providers = ort.get_available_providers()
+
+    def measure() -> list[Finding]:
+        return [*hardware.measure_bandwidth(machine, repeats), *gpu_unused(machine, providers)]
+
+    return Step(label, "hardware", measure)
+
+
+def gpu_unused(machine: Machine, providers: list[str]) -> list[Note]:
+    """A note when the machine has an NVIDIA GPU that this onnxruntime cannot use: every model
+    then runs on the CPU, and the figures say nothing about the GPU."""
+    if not machine.gpus or any(p in providers for p in models.PREFERRED):
+        return []
+    text = (
+        "an NVIDIA GPU is here, but this onnxruntime has no CUDA or TensorRT provider, so "
+        "every model runs on the CPU: install onnxruntime-gpu in its place "
+        "(Jetson: systemd/install.sh does, docs/service.md) and run the bench again"
+    )
+    return [Note("hardware", "gpu", text, skipped=True)]
 
 
 def run_steps(steps: list[Step], progress: Progress) -> list[Finding]:
