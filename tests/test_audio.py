@@ -25,6 +25,7 @@ from edge_runtime.audio.format import (
     Converter,
     to_standard,
 )
+from edge_runtime.audio.pitch import median_pitch_hz
 from edge_runtime.audio.satellite import encode_audio_payload, parse_audio_payload
 from edge_runtime.audio.sources import MicrophoneSource, WavSource, input_devices, read_wav
 from edge_runtime.audio.vad import (
@@ -38,6 +39,7 @@ from edge_runtime.audio.vad import (
     SpeechStarted,
     load_detector,
 )
+from edge_runtime.stt.pocketsphinx_engine import HIGH_VOICE_HZ
 
 FIRST = "turn on the kitchen light"
 SECOND = "what is the weather like tomorrow"
@@ -518,3 +520,19 @@ def joined_audio(events: list[EndpointEvent]) -> list[bytes]:
 def test_an_unknown_detector_is_refused_with_the_known_ones() -> None:
     with pytest.raises(AudioError, match=r"unknown speech detector 'webrtc' \(known: silero\)"):
         load_detector("webrtc")
+
+
+@pytest.mark.parametrize(("voice", "high"), [("en-us", False), ("en-us+f3", True)])
+def test_a_high_voice_is_told_from_a_low_one_by_its_pitch(
+    tmp_path: Path, voice: str, high: bool
+) -> None:
+    pcm = read_wav(speak("turn on the bedroom lamp", tmp_path / "voice.wav", voice=voice))
+    pitch = median_pitch_hz(pcm)
+    assert pitch is not None and (pitch > HIGH_VOICE_HZ) == high, pitch
+
+
+def test_silence_and_noise_have_no_pitch(tmp_path: Path) -> None:
+    assert median_pitch_hz(bytes(32000)) is None
+    noise = tmp_path / "noise.wav"
+    sox("-r", "16000", "-c", "1", "-n", "-b", "16", noise, "synth", "1", "whitenoise", "vol", "0.3")
+    assert median_pitch_hz(read_wav(noise)) is None

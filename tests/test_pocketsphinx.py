@@ -18,7 +18,7 @@ from conftest import EVAL_FIXTURES
 from edge_runtime.audio.sources import read_wav
 from edge_runtime.home import load_home
 from edge_runtime.stt.base import SttContext, SttError
-from edge_runtime.stt.pocketsphinx_engine import PocketsphinxEngine, prepare
+from edge_runtime.stt.pocketsphinx_engine import PocketsphinxEngine, prepare, warp_order
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +132,46 @@ def test_two_utterances_decode_at_once(engine: PocketsphinxEngine, tmp_path: Pat
 def test_an_unknown_option_is_refused_with_the_known_ones(tmp_path: Path) -> None:
     context = SttContext(load_home(EVAL_FIXTURES), "en", cache_dir=tmp_path, options={"beem": 1})
     with pytest.raises(SttError, match=r"unknown pocketsphinx option\(s\) beem; known: beam, "):
+        PocketsphinxEngine(context)
+
+
+@pytest.mark.parametrize("command", ["close the garage door", "lock the side door"])
+def test_a_high_voice_the_model_misses_is_heard_with_its_spectrum_squeezed(
+    engine: PocketsphinxEngine, tmp_path: Path, command: str
+) -> None:
+    pcm = read_wav(speak(command, tmp_path / "high.wav", voice="en-us+f3", speed=190))
+    options = {"warps": "1.0"}
+    unwarped = PocketsphinxEngine(
+        SttContext(load_home(EVAL_FIXTURES), "en", cache_dir=tmp_path, options=options)
+    )
+    assert transcribe(unwarped, pcm) == ("", "outside the grammar")
+    assert transcribe(engine, pcm) == (command, "")
+
+
+def test_a_high_voice_is_decoded_squeezed_first_and_a_low_one_unwarped() -> None:
+    assert warp_order((1.0, 1.2, 0.9), 210.0) == [1.2, 1.0, 0.9]
+    assert warp_order((1.0, 1.2, 0.9), 100.0) == [1.0, 0.9, 1.2]
+    assert warp_order((1.0, 1.2, 0.9), None) == [1.0, 0.9, 1.2]
+    assert warp_order((1.0,), 210.0) == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("warps", "", r"warps='': give factors between 0\.5 and 2\.0"),
+        ("warps", "fast", "warps='fast': give factors"),
+        ("warps", "1.0 3", "warps='1.0 3': give factors"),
+        ("warps", 0.1, "warps=0.1: give factors"),
+        ("warp_passes", 0, "warp_passes=0: give a whole number, 1 or more"),
+        ("warp_passes", 1.5, "warp_passes=1.5: give a whole number"),
+    ],
+)
+def test_a_bad_warp_setting_is_refused_naming_it(
+    tmp_path: Path, option: str, value: object, problem: str
+) -> None:
+    options = {option: value}
+    context = SttContext(load_home(EVAL_FIXTURES), "en", cache_dir=tmp_path, options=options)
+    with pytest.raises(SttError, match=problem):
         PocketsphinxEngine(context)
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.audio.pitch import median_pitch_hz
 from edge_runtime.stt.base import SttContext, SttError, Transcript, register_engine
 from edge_runtime.stt.grammar import Grammar, load_or_build_grammar
 
@@ -73,10 +74,24 @@ DEFAULT_SETTINGS = {"fillprob": 0.01}
 """Noise fillers between words far likelier than pocketsphinx's 1e-8: in noise at 10 dB SNR
 the grammar path can then explain the noise, and twice as many commands are heard (19 of 50
 against 9 in one espeak-ng voice), with as many wrong ones (benchmarks/voice.py)."""
-ENGINE_SETTINGS = frozenset(("rejection", "garbage_enter", "garbage_edges"))
-ACCEPTED_CONFIDENCE = 0.96
-"""Share of accepted transcripts that led to the right intent (benchmarks/voice.py, 124
-accepted of 201 clean and noisy espeak-ng commands: 96 %): what an accepted grammar
+ENGINE_SETTINGS = frozenset(("rejection", "garbage_enter", "garbage_edges", "warps", "warp_passes"))
+DEFAULT_WARPS = (1.0, 1.2, 0.9)
+"""Vocal-tract length normalisation: factors tried in turn until one is understood. The
+acoustic model learnt from adult (mostly male) voices; a voice with a shorter vocal tract
+(higher formants) matches it only with its spectrum squeezed (`inverse_linear` warp:
+frequency / factor), and some longer ones with it stretched. See docs/voice.md for what
+each brought."""
+HIGH_VOICE_HZ = 160.0
+"""A median pitch above this is a high voice (most women's and children's; men's lie below)."""
+HIGH_VOICE_WARP = 1.2
+"""The factor that suits a high voice best: tried first for one, nearest to it next."""
+DEFAULT_WARP_PASSES = 1
+"""Passes an utterance may take, each with the next factor, while it is not understood. One
+pass at the factor the pitch suggests keeps the decoding inside the end-pointer's pause; more
+hear a few more voices (en-gb, a deep voice), at one pass's time each for what is rejected."""
+ACCEPTED_CONFIDENCE = 0.98
+"""Share of accepted transcripts that led to the right intent (benchmarks/voice.py, 133
+accepted of 201 clean and noisy espeak-ng commands: 98.5 %): what an accepted grammar
 transcript's confidence says."""
 PREFIXES = ("un", "re", "de", "in")
 """Two-letter heads a compound may start with; other parts need three letters (the dictionary
@@ -142,12 +157,13 @@ def _new_decoder(extra_words: dict[str, str], settings: dict[str, Any] | None = 
     import pocketsphinx  # noqa: PLC0415 (the model loads with the module's data files)
 
     # bestpath=False: the lattice pass drops the last word of a grammar sentence.
+    # warp_type: inverse_linear at 1.0 is no warp; each utterance sets its factor (`_decode`).
     decoder = pocketsphinx.Decoder(
         lm=None,
         loglevel="ERROR",
         bestpath=False,
         cmn="batch",
-        **{**DEFAULT_SETTINGS, **(settings or {})},
+        **{"warp_type": "inverse_linear", **DEFAULT_SETTINGS, **(settings or {})},
     )
     for phone in PHONES:
         decoder.add_word(GARBAGE_PREFIX + phone.lower(), phone, False)
@@ -173,6 +189,8 @@ class PocketsphinxEngine:
         self.rejection = float(context.options.get("rejection", DEFAULT_REJECTION))
         self.garbage_enter = float(context.options.get("garbage_enter", GARBAGE_ENTER))
         self.garbage_edges = float(context.options.get("garbage_edges", GARBAGE_EDGES))
+        self.warps = _warps(context.options.get("warps", DEFAULT_WARPS))
+        self.warp_passes = _passes(context.options.get("warp_passes", DEFAULT_WARP_PASSES))
         self._pool: list[Any] = []
         self._lock = threading.Lock()
         self.grammar: Grammar | None = None
@@ -290,24 +308,23 @@ class PocketsphinxDecoding:
         return self._early or self._decode()
 
     def _decode(self) -> Transcript:
+        """Decode at the warp factor the voice's pitch suggests; with `warp_passes` above one,
+        again at the next likeliest factors while the transcript is not understood. A warp
+        only changes how the spectrum is read: what it yields is judged like any transcript
+        (grammar, garbage loop)."""
         started = time.monotonic()
+        audio = prepare(bytes(self.audio))
         decoder = self.engine._take()
         try:
-            # The feature front end carries state from one utterance to the next (not the
-            # cepstral mean: cmn=batch, cmninit and set_cmn change nothing): after a command
-            # a second of near silence came out as "mow", and the same audio decoded
-            # differently after different speech. Reset, it does not.
-            audio = prepare(bytes(self.audio))
-            decoder.reinit_feat()
-            decoder.start_utt()
-            decoder.process_raw(audio, False, True)
-            decoder.end_utt()
-            hyp = decoder.hyp()
-            text = hyp.hypstr if hyp is not None else ""
+            likely = warp_order(self.engine.warps, median_pitch_hz(bytes(self.audio)))
+            for warp in likely[: self.engine.warp_passes]:
+                text = _decode_once(decoder, audio, warp)
+                transcript = self._transcript(text, (time.monotonic() - started) * 1000)
+                if transcript.understood:
+                    break
         finally:
             self.engine._give_back(decoder)
-        decode_ms = (time.monotonic() - started) * 1000
-        return self._transcript(text, decode_ms)
+        return transcript
 
     def _transcript(self, text: str, decode_ms: float) -> Transcript:
         grammar = self.engine.grammar
@@ -328,6 +345,46 @@ class PocketsphinxDecoding:
             grammar=grammar is not None,
             reason=reason,
         )
+
+
+def _decode_once(decoder: Any, audio: bytes, warp: float) -> str:
+    """One pass over a prepared utterance with the spectrum warped by `warp`."""
+    # The feature front end carries state from one utterance to the next (not the cepstral
+    # mean: cmn=batch, cmninit and set_cmn change nothing): after a command a second of near
+    # silence came out as "mow", and the same audio decoded differently after different
+    # speech. Reset, it does not; the reset also reads the warp factor set here.
+    decoder.config["warp_params"] = f"{warp:g}"
+    decoder.reinit_feat()
+    decoder.start_utt()
+    decoder.process_raw(audio, False, True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    return hyp.hypstr if hyp is not None else ""
+
+
+def warp_order(warps: tuple[float, ...], pitch_hz: float | None) -> list[float]:
+    """The factors nearest to the one the voice's pitch suggests first: a high voice has a
+    short vocal tract, so decoding it squeezed is likeliest to succeed at once."""
+    likely = HIGH_VOICE_WARP if pitch_hz is not None and pitch_hz >= HIGH_VOICE_HZ else 1.0
+    return sorted(warps, key=lambda warp: abs(warp - likely))
+
+
+def _warps(value: Any) -> tuple[float, ...]:
+    """`warps` of `voice.stt_options`: one factor or several ("1.0 1.2 0.9", commas allowed)."""
+    words = value if isinstance(value, tuple | list) else str(value).replace(",", " ").split()
+    try:
+        factors = tuple(float(v) for v in words)
+    except ValueError:
+        factors = ()
+    if not factors or not all(0.5 <= f <= 2.0 for f in factors):
+        raise SttError(f"pocketsphinx option warps={value!r}: give factors between 0.5 and 2.0")
+    return factors
+
+
+def _passes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SttError(f"pocketsphinx option warp_passes={value!r}: give a whole number, 1 or more")
+    return value
 
 
 def prepare(pcm: bytes) -> bytes:
