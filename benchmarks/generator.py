@@ -78,6 +78,7 @@ from edge_runtime.config import NluConfig
 from edge_runtime.home import Home, load_home
 from edge_runtime.inference.catalog import load_catalog, models_dir, verify_model
 from edge_runtime.inference.export import QuantizeTarget, export
+from edge_runtime.inference.genai_export import DEFAULT_BLOCK
 from edge_runtime.inference.generator import Budget, Generation, Guidance, TextGenerator
 from edge_runtime.messages import Recognition, TextRequest
 from edge_runtime.nlu.generator import INTENT_INSTRUCTIONS, MAX_NEW_TOKENS, GeneratorTier
@@ -444,6 +445,21 @@ class Speed:
     """Fewest tokens a timed decode ran: GENERATED_TOKENS, or the measurement is void."""
     bound_tps: float
     fraction: float
+    block: int | None
+    """Weights per quantization scale (MatMulNBits' block_size); None for fp32."""
+
+
+def block_size(path: Path) -> int | None:
+    """The block size of the graph's MatMulNBits nodes (the largest, should they differ)."""
+    graph = onnx.load(str(path), load_external_data=False).graph
+    sizes = [
+        a.i
+        for n in graph.node
+        if n.op_type == "MatMulNBits"
+        for a in n.attribute
+        if a.name == "block_size"
+    ]
+    return max(sizes, default=None)
 
 
 def weight_bytes(path: Path) -> tuple[int, int]:
@@ -486,13 +502,15 @@ def measure_speed(candidate: Candidate, bandwidth_gbps: float) -> Speed:
         decoded=min(r.decoded for r in runs),
         bound_tps=bound,
         fraction=tg / bound,
+        block=block_size(candidate.folder / "model.onnx"),
     )
 
 
 def fingerprint(source: Path) -> str:
-    """What the export was made from: a changed source is exported again."""
+    """What the export was made from and how: a changed source or block size exports again."""
     files = sorted(p for p in source.iterdir() if p.suffix in (".json", ".safetensors"))
-    return json.dumps({p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files})
+    made = {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
+    return json.dumps({**made, "block_size": DEFAULT_BLOCK})
 
 
 def cached_export(source: Path, quantize: QuantizeTarget, model_id: str, models: Path) -> Candidate:
@@ -663,12 +681,12 @@ def print_speeds(speeds: Sequence[Speed], bandwidth: float, how: str) -> None:
     print(f"\nSpeed ({what})")
     print(f"  copy bandwidth {bandwidth:.1f} GB/s ({how})")
     print(
-        f"  {'model':<22}{'quant':<7}{'params M':>9}{'read MB':>9}{'emb MB':>8}{'pp t/s':>9}"
-        f"{'tg t/s':>8}{'tokens':>7}{'bound t/s':>10}{'of bound':>9}"
+        f"  {'model':<22}{'quant':<7}{'block':>6}{'params M':>9}{'read MB':>9}{'emb MB':>8}"
+        f"{'pp t/s':>9}{'tg t/s':>8}{'tokens':>7}{'bound t/s':>10}{'of bound':>9}"
     )
     for s in speeds:
         print(
-            f"  {s.model:<22}{s.quantization:<7}{s.parameters / 1e6:>9.1f}"
+            f"  {s.model:<22}{s.quantization:<7}{s.block or '-':>6}{s.parameters / 1e6:>9.1f}"
             f"{s.weight_bytes / 1e6:>9.1f}{s.embedding_bytes / 1e6:>8.1f}{s.pp_tps:>9.0f}"
             f"{s.tg_tps:>8.1f}{s.decoded:>7}{s.bound_tps:>10.1f}{s.fraction:>9.0%}"
         )

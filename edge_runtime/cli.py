@@ -519,6 +519,12 @@ def models_verify(model_ids: tuple[str, ...]) -> None:
 )
 @click.option("--source-note", help="Where the weights came from, for the catalog.")
 @click.option("--license", "licence", help="Licence, when the source's README does not say.")
+@click.option(
+    "--block-size",
+    type=click.Choice(["16", "32", "64", "128", "256"]),
+    help="Generators: weights per quantization scale (default 128; smaller follows the "
+    "weights more closely, larger decodes faster).",
+)
 def models_export(
     source: Path,
     task: str,
@@ -527,6 +533,7 @@ def models_export(
     models_dir: Path | None,
     source_note: str | None,
     licence: str | None,
+    block_size: str | None,
 ) -> None:
     """Export a Hugging Face model directory to (int8) ONNX and add it to the catalog."""
     from edge_runtime.inference.catalog import models_dir as shipped_models_dir
@@ -542,6 +549,7 @@ def models_export(
             lambda line: click.echo(line, err=True),
             source_note,
             licence,
+            int(block_size) if block_size else None,
         )
     except ExportError as exc:
         _fail(str(exc))

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import onnx
 import pytest
 import torch
 from conftest import REPO, Node, Probe
@@ -21,6 +22,7 @@ from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 from edge_runtime.home import demo_home
 from edge_runtime.inference.catalog import load_catalog, verify_model, write_entry
 from edge_runtime.inference.export import ExportError, export
+from edge_runtime.inference.genai_export import DEFAULT_BLOCK
 from edge_runtime.inference.generator import (
     Budget,
     GenerationError,
@@ -83,8 +85,9 @@ def _qwen2(tokenizer: PreTrainedTokenizerFast) -> Qwen2ForCausalLM:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models directory with a random Llama intent model (int4) and a random Qwen2 instruct
-    model (int8, a chat template and no `<sep>`), exported."""
+    """A models directory with a random Llama intent model (int4 in blocks of 32, as the shipped
+    one) and a random Qwen2 instruct model (int8 in the default blocks, a chat template and no
+    `<sep>`), exported."""
     root = tmp_path_factory.mktemp("generators")
     torch.manual_seed(0)
     tokenizer = _tokenizer()
@@ -93,13 +96,14 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "qwen2": (_qwen2(tokenizer), _chat_tokenizer(tokenizer)),
     }
     models = root / "models"
-    for (name, (model, own_tokenizer)), quantize in zip(
-        sources.items(), ("int4", "int8"), strict=True
+    for (name, (model, own_tokenizer)), (quantize, block) in zip(
+        sources.items(), (("int4", 32), ("int8", None)), strict=True
     ):
         model.save_pretrained(root / name)
         own_tokenizer.save_pretrained(root / name)
         tg.portable_tokenizer_config(root / name)
-        export(root / name, "text-generation", quantize, f"random-{name}", models, print)  # type: ignore[arg-type]
+        model_id = f"random-{name}"
+        export(root / name, "text-generation", quantize, model_id, models, print, block_size=block)  # type: ignore[arg-type]
     return models
 
 
@@ -109,19 +113,40 @@ def _load(models: Path, model_id: str) -> TextGenerator:
 
 def test_both_architectures_export_with_a_genai_config_and_catalog_entry(exported: Path) -> None:
     catalog = load_catalog(exported)
-    for model_id, kind, quantization in (
-        ("random-llama", "llama", "int4"),
-        ("random-qwen2", "qwen2", "int8-weights"),
+    for model_id, kind, quantization, bits, block in (
+        ("random-llama", "llama", "int4", 4, 32),
+        ("random-qwen2", "qwen2", "int8-weights", 8, DEFAULT_BLOCK),
     ):
         model = catalog.get(model_id)
         assert model.task == "text-generation" and model.quantization == quantization
+        assert model.recipe.endswith(f"--block-size {block}")
         verify_model(model, exported)
+        graph = onnx.load(str(exported / model_id / "model.onnx")).graph
+        weights = [n for n in graph.node if n.op_type == "MatMulNBits"]
+        assert weights and all(
+            {a.name: a.i for a in n.attribute}.items()
+            >= {"bits": bits, "block_size": block}.items()
+            for n in weights
+        )
         config = json.loads((exported / model_id / "genai_config.json").read_text())
         assert config["model"]["type"] == kind
         assert config["search"]["past_present_share_buffer"] is False
         generator = _load(exported, model_id)
         prompt = generator.prompt("turn on the lamp")
         assert generator.generate(prompt, Budget(4)).tokens <= 4
+
+
+def test_a_block_size_is_refused_where_nothing_is_quantized_in_blocks(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    tokenizer = _tokenizer()
+    _qwen2(tokenizer).save_pretrained(source)
+    tokenizer.save_pretrained(source)
+    with pytest.raises(ExportError, match="--block-size applies to a text-generation model"):
+        export(source, "text-generation", "none", "x", tmp_path / "models", print, block_size=32)
+    with pytest.raises(ExportError, match="--block-size applies to a text-generation model"):
+        export(
+            source, "token-classification", "avx2", "x", tmp_path / "models", print, block_size=32
+        )
 
 
 def test_export_refuses_an_encoder_quantization_for_a_generator(

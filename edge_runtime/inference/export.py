@@ -31,6 +31,8 @@ from edge_runtime.inference.catalog import (
 )
 from edge_runtime.inference.encoder import SentenceEncoder, load_tokenizer
 from edge_runtime.inference.genai_export import (
+    DEFAULT_BLOCK,
+    GenaiExportError,
     GenerationQuantize,
     quantize_decoder,
     write_genai_config,
@@ -168,8 +170,10 @@ def export(
     progress: Progress,
     source_note: str | None = None,
     licence: str | None = None,
+    block_size: int | None = None,
 ) -> ExportResult:
-    """Export, quantize, check and catalog one model; returns what was written."""
+    """Export, quantize, check and catalog one model; returns what was written. `block_size`
+    (weights per scale) applies to a quantized generator only; None takes DEFAULT_BLOCK."""
     if not (source / "config.json").exists():
         raise ExportError(f"{source}: not a Hugging Face model directory (no config.json)")
     if not (source / "tokenizer.json").exists():
@@ -185,6 +189,9 @@ def export(
         raise ExportError(
             f"--quantize {quantize} does not apply to {task} (choose {', '.join(allowed)})"
         )
+    if block_size is not None and not (generating and quantize != "none"):
+        raise ExportError("--block-size applies to a text-generation model quantized to int4/int8")
+    block = block_size or DEFAULT_BLOCK
     target = models_dir / model_id
     with tempfile.TemporaryDirectory(prefix="edge-export-") as tmp:
         done = _step(progress, f"exporting {source} to ONNX (opset {OPSET})")
@@ -195,13 +202,13 @@ def export(
         shipped = fp32
         if quantize != "none":
             what = (
-                f"{quantize} (weight-only, the MatMuls)"
+                f"{quantize} (weight-only, the MatMuls, blocks of {block})"
                 if generating
                 else f"int8 for {quantize} (dynamic, per channel)"
             )
             done = _step(progress, f"quantizing to {what}")
             shipped = (
-                _quantize_generator(fp32, quantize, Path(tmp) / "quantized")  # type: ignore[arg-type]
+                _quantize_generator(fp32, quantize, Path(tmp) / "quantized", block)  # type: ignore[arg-type]
                 if generating
                 else _quantize(fp32, quantize, Path(tmp) / "int8")
             )
@@ -237,6 +244,7 @@ def export(
         languages=("en",),
         recipe=(
             f"edge-runtime models export SOURCE --task {task} --quantize {quantize} --id {model_id}"
+            + (f" --block-size {block}" if generating and quantize != "none" else "")
         ),
     )
     write_entry(model, models_dir)
@@ -247,9 +255,12 @@ def _quantization(quantize: QuantizeTarget) -> Quantization:
     return {"none": "fp32", "int4": "int4", "int8": "int8-weights"}.get(quantize, "int8-dynamic")  # type: ignore[return-value]
 
 
-def _quantize_generator(fp32: Path, mode: GenerationQuantize, out: Path) -> Path:
+def _quantize_generator(fp32: Path, mode: GenerationQuantize, out: Path, block: int) -> Path:
     """The quantized decoder in a folder of its own, with the companions genai loads it with."""
-    shipped = quantize_decoder(fp32, mode, out / fp32.name)
+    try:
+        shipped = quantize_decoder(fp32, mode, out / fp32.name, block)
+    except GenaiExportError as exc:
+        raise ExportError(str(exc)) from exc
     for name in COMPANION_FILES:
         if (fp32.parent / name).exists():
             shutil.copy2(fp32.parent / name, out / name)
