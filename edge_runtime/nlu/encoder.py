@@ -39,6 +39,7 @@ from edge_runtime.messages import Intent, TextRequest
 from edge_runtime.nlu import examples as examples_module
 from edge_runtime.nlu.base import NluContext, NluError, catalog_model, register_tier
 from edge_runtime.nlu.domains import intent_domain
+from edge_runtime.nlu.homophones import Homophones
 from edge_runtime.nlu.lexicon import Lexicon, Phrase, Reading, Span
 from edge_runtime.nlu.rules import HomeMatcher, to_intent
 from edge_runtime.nlu.slots import CONTENT_LISTS, PLACES, SlotFiller, list_variants
@@ -82,6 +83,12 @@ class EncoderTier:
             matcher, self.lexicon, examples, context.home.context_area_name, self.list_variants
         )
         self.vocabulary = _vocabulary(examples, self.lexicon)
+        self.lexicon.homophones = Homophones.for_language(
+            context.language,
+            self.lexicon.name_words,
+            self.vocabulary | self.lexicon.name_words,
+            cache_dir,
+        )
         matcher.compile_all()
         self.recognize(TextRequest(WARM_UP))  # the first command should not pay for lazy set-up
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from edge_runtime.home import Home
+from edge_runtime.nlu.homophones import Homophones
 from edge_runtime.nlu.words import is_number, language_resources, normalize, tokenize
 
 MATCH_MIN = 0.84
@@ -120,6 +121,15 @@ class Lexicon:
         self.phrase_texts = [
             " ".join(p.tokens) if p.kind in HOME_KINDS else "\x00" for p in self.phrases
         ]
+        self.homophones: Homophones | None = None
+        """Set by a tier that knows its vocabulary: names heard as words that sound alike."""
+
+    @property
+    def name_words(self) -> frozenset[str]:
+        """Every word of the home's names, areas and floors, as said and as folded."""
+        return frozenset(
+            w for p in self.phrases if p.kind in HOME_KINDS for w in (*p.tokens, *p.said)
+        )
 
     def fold(self, tokens: Sequence[str]) -> tuple[str, ...]:
         return tuple(self.res.noun_folds.get(t, t) for t in tokens)
@@ -155,6 +165,8 @@ class Lexicon:
 
     def read(self, text: str) -> Reading:
         tokens = self.normalize(text)
+        if self.homophones is not None:
+            tokens = self.homophones.rewrite(tokens)
         folded = self.fold(tokens)
         spans = self._soften(
             tokens, self._resolve(_non_overlapping(list(self._candidates(folded))))
