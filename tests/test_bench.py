@@ -26,7 +26,7 @@ from edge_runtime.bench import generator, models, mqtt, stats
 from edge_runtime.bench.child import ChildFailed, run_child
 from edge_runtime.bench.plan import QUICK, Context
 from edge_runtime.bench.recommend import recommend
-from edge_runtime.bench.report import table_lines
+from edge_runtime.bench.report import recommendation_lines, table_lines
 from edge_runtime.bench.results import (
     SCHEMA_PATH,
     Figure,
@@ -233,6 +233,19 @@ def test_recommendation_hosts_what_meets_its_target_and_fits_the_budget() -> Non
     assert not by_tier["encoder"].host and "too slow" in by_tier["encoder"].reason
     assert not by_tier["generator"].host and "budget" in by_tier["generator"].reason
     assert advice.profile == "raspberry-pi-5" and advice.ram_needed_mb == 210
+    assert all(t.measured for t in advice.tiers)
+
+
+def test_a_tier_nothing_could_measure_is_neither_hosted_nor_sent_to_a_peer() -> None:
+    selection = select_profile(load_profiles(), MachineFacts.probe(), "x86-64")
+    why = "espeak-ng is not installed (apt-get install espeak-ng): no speech to time"
+    found = [figure("nlu", "rules", "p95_ms", 4), figure("nlu", "rules", "peak_mb", 10)]
+    advice = recommend(found, [Note("stt", "pocketsphinx", why, skipped=True)], selection, 8000)
+    stt = next(t for t in advice.tiers if t.tier == "stt")
+    assert (stt.host, stt.measured, stt.reason) == (False, False, why)
+    assert "stt" in advice.summary.split("not measured here")[0].split(";")[-1]
+    shown = recommendation_lines(advice)
+    assert any(line.split()[:2] == ["stt", "?"] for line in shown)
 
 
 @pytest.mark.slow

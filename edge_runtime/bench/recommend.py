@@ -200,13 +200,17 @@ def _advice(
         model=shown.model if shown else None,
         provider=shown.provider if shown else None,
         reason=reason,
+        measured=bool(candidates),
     )
 
 
 def _summary(profile: DeviceProfile, advice: list[TierAdvice], used: float, budget: int) -> str:
     hosted = [a.tier for a in advice if a.host]
-    elsewhere = [a.tier for a in advice if not a.host]
+    elsewhere = [a.tier for a in advice if not a.host and a.measured]
+    unknown = [a.tier for a in advice if not a.measured]
     text = f"Profile {profile.id}: host {', '.join(hosted) or 'nothing'}"
     if elsewhere:
         text += f"; leave {', '.join(elsewhere)} to a peer"
+    if unknown:
+        text += f"; {', '.join(unknown)} not measured here"
     return text + f" (about {used:.0f} of {budget} MB)."

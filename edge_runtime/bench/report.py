@@ -101,7 +101,7 @@ def recommendation_lines(advice: Recommendation) -> list[str]:
     for tier in advice.tiers:
         what = " on ".join(x for x in (tier.model, tier.provider) if x)
         lines.append(
-            f"  {tier.tier:<10} {'host' if tier.host else 'peer':<5} "
+            f"  {tier.tier:<10} {'host' if tier.host else 'peer' if tier.measured else '?':<5} "
             + (f"{what}: " if what else "")
             + tier.reason
         )

@@ -117,6 +117,9 @@ class TierAdvice:
     model: str | None
     provider: str | None
     reason: str
+    measured: bool = True
+    """False where nothing of the tier could be measured here (an engine or a tool missing):
+    then no advice either way, only what to install to measure it."""
 
 
 @dataclass(frozen=True)
