@@ -90,7 +90,7 @@ DEFAULT_WARP_PASSES = 1
 pass at the factor the pitch suggests keeps the decoding inside the end-pointer's pause; more
 hear a few more voices (en-gb, a deep voice), at one pass's time each for what is rejected."""
 ACCEPTED_CONFIDENCE = 0.98
-"""Share of accepted transcripts that led to the right intent (benchmarks/voice.py, 133
+"""Share of accepted transcripts that led to the right intent (benchmarks/voice.py, 132
 accepted of 201 clean and noisy espeak-ng commands: 98.5 %): what an accepted grammar
 transcript's confidence says."""
 PREFIXES = ("un", "re", "de", "in")
