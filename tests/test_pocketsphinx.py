@@ -61,6 +61,16 @@ def test_speech_that_is_no_command_is_not_understood(
     assert text == "" and reason in {"outside the grammar", "nothing recognized"}
 
 
+@pytest.mark.parametrize(
+    ("cut_short", "voice"), [("switch on", "en-us"), ("turn on the", "en-us+f3")]
+)
+def test_a_command_cut_short_is_not_completed_into_one(
+    engine: PocketsphinxEngine, tmp_path: Path, cut_short: str, voice: str
+) -> None:
+    pcm = read_wav(speak(cut_short, tmp_path / "short.wav", voice=voice))
+    assert transcribe(engine, pcm) == ("", "outside the grammar")
+
+
 def test_silence_is_nothing_recognized(engine: PocketsphinxEngine) -> None:
     for _ in range(3):  # each time on another of the pool's decoders
         text, reason = transcribe(engine, bytes(32000))
