@@ -79,11 +79,12 @@ the grammar path can then explain the noise, and twice as many commands are hear
 against 9 in one espeak-ng voice), with as many wrong ones (benchmarks/voice.py)."""
 ENGINE_SETTINGS = frozenset(("rejection", "garbage_enter", "garbage_edges", "warps", "warp_passes"))
 DEFAULT_WARPS = (1.0, 1.2, 0.9)
-"""Vocal-tract length normalisation: factors tried in turn until one is understood. The
-acoustic model learnt from adult (mostly male) voices; a voice with a shorter vocal tract
-(higher formants) matches it only with its spectrum squeezed (`inverse_linear` warp:
-frequency / factor), and some longer ones with it stretched. See docs/voice.md for what
-each brought."""
+"""Vocal-tract length normalisation: the factors an utterance may be decoded with, the one
+nearest to what its pitch suggests first (`warp_order`), the others only with `warp_passes`
+above one. The acoustic model learnt from adult (mostly male) voices; a voice with a shorter
+vocal tract (higher formants) matches it only with its spectrum squeezed (`inverse_linear`
+warp: frequency / factor), and some longer ones with it stretched. See docs/voice.md for
+what each brought."""
 HIGH_VOICE_HZ = 160.0
 """A median pitch above this is a high voice (most women's and children's; men's lie below)."""
 HIGH_VOICE_WARP = 1.2
@@ -327,10 +328,11 @@ class PocketsphinxDecoding:
         only changes how the spectrum is read: what it yields is judged like any transcript
         (grammar, garbage loop)."""
         started = time.monotonic()
-        audio = prepare(bytes(self.audio))
+        said = bytes(self.audio)
+        audio = prepare(said)
+        likely = warp_order(self.engine.warps, median_pitch_hz(said))
         decoder = self.engine._take()
         try:
-            likely = warp_order(self.engine.warps, median_pitch_hz(bytes(self.audio)))
             for warp in likely[: self.engine.warp_passes]:
                 text = _decode_once(decoder, audio, warp)
                 transcript = self._transcript(text, (time.monotonic() - started) * 1000)
