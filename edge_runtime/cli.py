@@ -24,6 +24,7 @@ import click
 
 from edge_runtime import __version__
 from edge_runtime.audio.format import AudioError
+from edge_runtime.inference.genai_export import BLOCK_SIZES, DEFAULT_BLOCK
 from edge_runtime.messages import BadRequest, Recognition, TextRequest
 from edge_runtime.nlu.base import NluError
 from edge_runtime.nlu.cascade import Cascade
@@ -521,9 +522,9 @@ def models_verify(model_ids: tuple[str, ...]) -> None:
 @click.option("--license", "licence", help="Licence, when the source's README does not say.")
 @click.option(
     "--block-size",
-    type=click.Choice(["16", "32", "64", "128", "256"]),
-    help="Generators: weights per quantization scale (default 128; smaller follows the "
-    "weights more closely, larger decodes faster).",
+    type=click.Choice([str(size) for size in BLOCK_SIZES]),
+    help=f"Generators: weights per quantization scale (default {DEFAULT_BLOCK}; smaller "
+    "follows the weights more closely, larger decodes faster).",
 )
 def models_export(
     source: Path,
