@@ -449,9 +449,8 @@ class Speed:
     """Weights per quantization scale (MatMulNBits' block_size); None for fp32."""
 
 
-def block_size(path: Path) -> int | None:
+def block_size(graph: onnx.GraphProto) -> int | None:
     """The block size of the graph's MatMulNBits nodes (the largest, should they differ)."""
-    graph = onnx.load(str(path), load_external_data=False).graph
     sizes = [
         a.i
         for n in graph.node
@@ -462,9 +461,8 @@ def block_size(path: Path) -> int | None:
     return max(sizes, default=None)
 
 
-def weight_bytes(path: Path) -> tuple[int, int]:
+def weight_bytes(graph: onnx.GraphProto) -> tuple[int, int]:
     """(bytes read per decoded token, bytes of tables only gathered from)."""
-    graph = onnx.load(str(path), load_external_data=False).graph
     gathered = {n.input[0] for n in graph.node if n.op_type == "Gather"}
     used = {i for n in graph.node for i in (n.input[1:] if n.op_type == "Gather" else n.input)}
     read = table = 0
@@ -488,7 +486,8 @@ def measure_speed(candidate: Candidate, bandwidth_gbps: float) -> Speed:
     runs = [
         prefill_decode(og, generator.model, prompt, GENERATED_TOKENS) for _ in range(SPEED_REPEATS)
     ]
-    read, table = weight_bytes(candidate.folder / "model.onnx")
+    graph = onnx.load(str(candidate.folder / "model.onnx"), load_external_data=False).graph
+    read, table = weight_bytes(graph)
     tg = statistics.fmean(r.tg for r in runs)
     bound = bandwidth_gbps * 1e9 / read
     return Speed(
@@ -502,7 +501,7 @@ def measure_speed(candidate: Candidate, bandwidth_gbps: float) -> Speed:
         decoded=min(r.decoded for r in runs),
         bound_tps=bound,
         fraction=tg / bound,
-        block=block_size(candidate.folder / "model.onnx"),
+        block=block_size(graph),
     )
 
 
