@@ -141,6 +141,18 @@ class Home(StrictModel):
     def domains(self) -> set[str]:
         return {entity.domain for entity in self.entities}
 
+    @cached_property
+    def zone_names(self) -> frozenset[str]:
+        """Where a person can be, case-folded: HA's "home" and "away", every zone entity,
+        and every state a person has (a zone's name, or `not_home`, which is "away")."""
+        names = {"home", "away"}
+        for entity in self.entities:
+            if entity.domain == "zone":
+                names.update(n.casefold() for n in (entity.name, *entity.aliases))
+            elif entity.domain == "person" and isinstance(entity.state, str):
+                names.add(entity.state.casefold().replace("_", " "))
+        return frozenset(names)
+
 
 def _reference_problems(home: Home) -> list[tuple[Loc, str]]:
     """Dangling or duplicate ids: what pydantic cannot see field by field."""

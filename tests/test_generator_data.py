@@ -16,6 +16,7 @@ from training.generator_data import (
     NO_ACTION,
     Example,
     generate,
+    load_phrases,
     number_words,
     rules_cascade,
     rules_label,
@@ -191,3 +192,22 @@ def test_numbers_said_as_words_read_back_as_the_same_digits() -> None:
     assert words[305] == "three hundred five"
     for number, spoken in words.items():
         assert normalize(spoken, res) == [str(number)], spoken
+
+
+def test_the_state_wanted_and_a_reason_before_a_command_keep_the_commands_label() -> None:
+    """Generator-only variants: "i want the den blinds closed" and "it's dark in here, turn
+    on the lamp" are labelled with the command's intent; a reason said alone is no action."""
+    phrases = load_phrases("en")
+    close = [p for p, _ in phrases.rewrites["HassTurnOff"] if p.search("close \x010\x02")]
+    assert close, "the generator's own rewrites are merged with the encoder's"
+    assert set(phrases.data["reasons"]) <= set(phrases.chatter)
+    rows = list(generate(seed=5, homes=6, per_home=120))
+    reasoned = [e for e in rows if e.intents and any(e.text.lower().startswith(r) for r in REASONS)]
+    assert reasoned, "some commands come after a reason"
+    for example in reasoned:
+        assert example.kind in ("augmented", "multi"), example
+    alone = [e for e in rows if e.text.lower().rstrip(".!") in REASONS]
+    assert all(e.intents == () for e in alone)
+
+
+REASONS = tuple(load_phrases("en").data["reasons"])

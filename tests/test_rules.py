@@ -135,13 +135,16 @@ def recognize(tier: RulesTier, text: str) -> Intent | None:
 
 
 def home_with_extra_entities(tmp_path: Path, exposed: bool = False) -> Home:
-    """The demo home file with EXTRA_ENTITIES appended to its entity list, loaded from disk.
-
-    `exposed=True` exposes the panic room light too, to show what the exposure flag prevents.
-    """
-    demo = Path(__file__).parents[1] / "edge_runtime" / "data" / "home.yaml"
+    """The demo home with EXTRA_ENTITIES; `exposed=True` exposes the panic room light too, to
+    show what the exposure flag prevents."""
     extra = EXTRA_ENTITIES if not exposed else EXTRA_ENTITIES.replace("is_exposed: false", "")
-    text = demo.read_text(encoding="utf-8").rstrip("\n") + "\n" + extra
+    return home_with(tmp_path, extra)
+
+
+def home_with(tmp_path: Path, entities: str) -> Home:
+    """The demo home file with `entities` (YAML list items) appended, loaded from disk."""
+    demo = Path(__file__).parents[1] / "edge_runtime" / "data" / "home.yaml"
+    text = demo.read_text(encoding="utf-8").rstrip("\n") + "\n" + entities
     path = tmp_path / "home.yaml"
     path.write_text(text, encoding="utf-8")
     return load_home(path)
@@ -468,3 +471,37 @@ def test_names_are_found_however_the_text_is_spaced_or_punctuated(text: str, nam
 
     assert intent is not None
     assert intent.slot_values() == {"name": name}
+
+
+PEOPLE = """\
+  - id: person.ada
+    name: Ada
+    state: home
+  - id: person.lin
+    name: Lin
+    state: Gym
+  - id: zone.school
+    name: School
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "zone"),
+    [("is ada at home", "home"), ("is lin at the gym", "gym"), ("is ada at school", "school")],
+)
+def test_a_zone_the_home_knows_is_asked_about(tmp_path: Path, text: str, zone: str) -> None:
+    tier = RulesTier(home_with(tmp_path, PEOPLE), "en", "n1")
+
+    result = tier.recognize(TextRequest(text))
+
+    assert result is not None
+    assert result.slot_values()["state"].casefold() == zone
+
+
+@pytest.mark.parametrize("text", ["is ada at home right now", "is lin at the moon"])
+def test_a_zone_wildcard_that_names_no_zone_is_not_understood(tmp_path: Path, text: str) -> None:
+    """HA's zone is a wildcard to the end of the sentence; "home right now" is no zone, and
+    answering "no" while Ada is home would be wrong."""
+    tier = RulesTier(home_with(tmp_path, PEOPLE), "en", "n1")
+
+    assert tier.recognize(TextRequest(text)) is None

@@ -82,3 +82,11 @@ def test_a_row_without_intents_is_refused_with_its_line(tmp_path: Path) -> None:
     bad.write_text('{"text": "hello"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad.jsonl:1: a row needs 'text' and 'intents'"):
         tg.load_examples(bad)
+
+
+def test_the_learning_rate_decays_with_the_clock_as_with_the_steps() -> None:
+    """A run the clock stops ends at a low rate, not cut off at its peak."""
+    assert tg.warmup_cosine(0, 0.0, 100) == pytest.approx(0.01)
+    assert tg.warmup_cosine(500, 0.5, 100) == pytest.approx(0.5)
+    assert tg.warmup_cosine(500, 1.0, 100) == pytest.approx(0.0)
+    assert tg.warmup_cosine(500, 1.7, 100) == pytest.approx(0.0)

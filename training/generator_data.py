@@ -138,6 +138,8 @@ class Phrases:
             intent: [(p, [r.replace('"', "") for r in rs]) for p, rs in rules]
             for intent, rules in shared.rewrites.items()
         }
+        for intent, rules in (data.get("rewrites") or {}).items():
+            rewrites.setdefault(intent, []).extend((re.compile(p), list(rs)) for p, rs in rules)
         free_text = {
             key: tuple(
                 dict.fromkeys([*shared.free_text.get(key, ()), *data["free_text"].get(key, ())])
@@ -150,7 +152,7 @@ class Phrases:
             prefixes=[*shared.prefixes, *data["prefixes"]],
             suffixes=[*shared.suffixes, *data["suffixes"]],
             slips=[(re.compile(p), r, float(prob)) for p, r, prob in data["slips"]],
-            chatter=[*shared.chatter, *data["chatter"]],
+            chatter=[*shared.chatter, *data["chatter"], *data["reasons"]],
             free_text=free_text,
             homes=HomeWords.from_dict(data["homes"]),
             numbers=number_words(language),
@@ -405,6 +407,9 @@ class HomeRows:
         if first and not self.free_text_at(command, _STARTS_WITH_MARK) and rng.random() < 0.3:
             prefixes = data["question_prefixes"] if question else self.phrases.prefixes
             marked = f"{rng.choice(prefixes)} {marked}"
+        starts_free = self.free_text_at(command, _STARTS_WITH_MARK)
+        if first and not question and not starts_free and rng.random() < data["reason_rate"]:
+            marked = f"{rng.choice(data['reasons'])}{rng.choice([',', '', '.'])} {marked}"
         if last and not self.ends_in_free_text(command) and rng.random() < 0.25:
             suffixes = data["question_suffixes"] if question else self.phrases.suffixes
             marked = f"{marked} {rng.choice(suffixes)}"

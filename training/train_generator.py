@@ -32,7 +32,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -183,37 +183,42 @@ def train(
     max_steps: int,
     max_minutes: float,
 ) -> Progress:
-    """AdamW with warm-up and cosine decay until `max_steps` or the time is up."""
+    """AdamW with warm-up and cosine decay until `max_steps` or the time is up.
+
+    The decay follows whichever is further along, the steps or the clock, so a run the clock
+    stops (a slower GPU, a bigger model) still ends at a low learning rate instead of being
+    cut off at a high one."""
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(model.parameters(), lr=size.lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(max_steps))
+    warmup = max(1, min(200, max_steps // 20))
     rng, progress, started = random.Random(seed), Progress(), time.monotonic()
     model.train()
     while progress.step < max_steps:
         for ids, labels, mask in batches(encoded, size.batch, pad_id, rng):
+            elapsed = time.monotonic() - started
+            done = max(progress.step / max_steps, elapsed / (max_minutes * 60))
+            for group in optimizer.param_groups:
+                group["lr"] = size.lr * warmup_cosine(progress.step, done, warmup)
             loss = step_loss(model, ids.to(device), labels.to(device), mask.to(device))
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            schedule.step()
             optimizer.zero_grad(set_to_none=True)
             progress.record(float(loss.detach()), len(ids))
-            elapsed = time.monotonic() - started
             if progress.step % 50 == 0:
                 print(
                     f"step {progress.step}/{max_steps} {progress} ({elapsed:.0f} s)",
                     file=sys.stderr,
                 )
-            if progress.step >= max_steps or elapsed > max_minutes * 60:
+            if progress.step >= max_steps or done >= 1.0:
                 return progress
     return progress
 
 
-def warmup_cosine(max_steps: int) -> Callable[[int], float]:
-    warmup = max(1, min(200, max_steps // 20))
-    return lambda s: (
-        min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max_steps)))
-    )
+def warmup_cosine(step: int, done: float, warmup: int) -> float:
+    """The learning rate's factor: linear warm-up over `warmup` steps, then a cosine from 1
+    to 0 as the run's share `done` goes from 0 to 1."""
+    return min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
 
 def step_loss(

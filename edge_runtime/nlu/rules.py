@@ -191,13 +191,33 @@ class RulesTier:
         self.matcher = HomeMatcher(home, language)
         self.intent_names = frozenset(self.matcher.intents.intents)
         self.node_id = node_id
+        self.zone_names = home.zone_names
         self.matcher.compile_all()
 
     def recognize(self, request: TextRequest) -> Intent | None:
         result = self.matcher.match(request.text)
         if result is None:
             return None
+        unknown = unknown_zone(result, self.zone_names)
+        if unknown is not None:
+            log.debug("rules: %r names no place a person can be here", unknown)
+            return None
         return to_intent(result, RULES_CONFIDENCE, self.name, self.node_id)
+
+
+def unknown_zone(result: RecognizeResult, zones: frozenset[str]) -> str | None:
+    """The words a `{zone:state}` wildcard took when they name no zone of the home, else None.
+
+    HA's templates leave the zone a wildcard, which runs to the end of the sentence: "is
+    joseph at home right now" asks whether Joseph is in a zone called "home right now", and
+    HA answers "no" while he is home. A state only a wildcard can fill is a zone, and the home
+    knows its zones, so such a match is not understood rather than answered wrongly.
+    """
+    state = result.entities.get("state")
+    if state is None or not state.is_wildcard:
+        return None
+    said = state.text_clean.casefold()
+    return None if said in zones else said
 
 
 @register_tier("rules")
