@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edge_runtime.home import Home, demo_home
-from edge_runtime.messages import TextRequest
+from edge_runtime.messages import Intent, SlotValue, TextRequest
 from edge_runtime.nlu.base import NluContext
 from edge_runtime.nlu.cascade import build_cascade
 from edge_runtime.nlu.encoder import EncoderTier
@@ -141,3 +141,32 @@ def test_a_corrupt_model_leaves_the_tier_out_and_says_why(
     assert cascade.tier_names == ["rules"]  # the node still answers what the rules know
     assert f"{onnx}: truncated: 1000 bytes" in caplog.text
     assert cascade.recognize(TextRequest("turn on the kitchen lights")).intent is not None
+
+
+def answer(intent: str, **slots: Any) -> Intent:
+    """Another tier's answer, for the encoder to second or not."""
+    return Intent(
+        intent, {k: SlotValue(v, str(v)) for k, v in slots.items()}, 0.99, "generator", "n1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "agreed"),
+    [
+        ("kill the garage light", answer("HassTurnOff", name="Garage Light"), True),
+        # the model reads the intent, but the answer drops a thing or a number the person said
+        ("kill the garage light", answer("HassTurnOff", area="Garage", domain="light"), False),
+        ("set a timer for ten minutes", answer("HassStartTimer", minutes=10), True),
+        ("set a timer for ten minutes", answer("HassStartTimer", minutes=15), False),
+        ("set a timer for ten minutes", answer("HassStartTimer", hours=4, minutes=10), False),
+        # another intent than the model's first
+        ("kill the garage light", answer("HassTurnOn", name="Garage Light"), False),
+        # the lock's own verb decides, not "off"
+        ("i'm off to bed, lock the front door", answer("HassTurnOff", name="Front Door"), False),
+        ("don't unlock the front door", answer("HassTurnOff", name="Front Door"), False),
+    ],
+)
+def test_a_second_opinion_needs_the_same_intent_and_everything_said(
+    encoder: EncoderTier, text: str, intent: Intent, agreed: bool
+) -> None:
+    assert encoder.agrees(TextRequest(text), intent) is agreed

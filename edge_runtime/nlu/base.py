@@ -64,6 +64,15 @@ class MultiTier(Tier, Protocol):
         ...
 
 
+@runtime_checkable
+class SecondOpinion(Protocol):
+    """A tier that can check another tier's answer it could not give itself."""
+
+    def agrees(self, request: TextRequest, intent: Intent) -> bool:
+        """Whether this tier's own model reads the request as `intent` too."""
+        ...
+
+
 TierFactory = Callable[[NluContext], Tier]
 _TIERS: Registry[TierFactory] = Registry()
 register_tier = _TIERS.register

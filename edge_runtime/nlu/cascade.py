@@ -18,7 +18,14 @@ from edge_runtime.messages import Intent, Recognition, TextRequest
 from edge_runtime.nlu import encoder as _encoder  # noqa: F401  (registers the encoder tier)
 from edge_runtime.nlu import generator as _generator  # noqa: F401  (registers the generator tier)
 from edge_runtime.nlu import rules as _rules  # noqa: F401  (registers the rules tier)
-from edge_runtime.nlu.base import MultiTier, NluContext, NluError, Tier, tier_factory
+from edge_runtime.nlu.base import (
+    MultiTier,
+    NluContext,
+    NluError,
+    SecondOpinion,
+    Tier,
+    tier_factory,
+)
 from edge_runtime.nlu.clauses import groupings, may_hold_several
 
 log = logging.getLogger(__name__)
@@ -76,19 +83,22 @@ class Cascade:
             intents = tier.recognize_all(request)
             if not self._confident(tier.name, intents):
                 continue
-            if len(intents) > 1 or (single is None and self._seconded(intents[0], heard)):
+            if len(intents) > 1 or (single is None and self._seconded(request, intents[0], heard)):
                 return tuple(intents)
         return (single,) if single else ()
 
-    def _seconded(self, intent: Intent, heard: list[Intent]) -> bool:
+    def _seconded(self, request: TextRequest, intent: Intent, heard: list[Intent]) -> bool:
         """A generator's single answer stands only where another tier, however unsure, read
-        the same intent with the same slots: the generator is sure of its mistakes too (on
-        paraphrases, "lock the front door" as HassTurnOff at 0.98; "get rover to vacuum the
-        office" without the vacuum's name), and two different models rarely share one. A
-        cascade of the generator alone has no second opinion to ask."""
+        the same intent with the same slots, or (`SecondOpinion.agrees`) its model ranks the
+        same intent first and the answer names all the sentence names: the generator is sure
+        of its mistakes too (on paraphrases, "lock the front door" as HassTurnOff at 0.98;
+        "get rover to vacuum the office" without the vacuum's name), and two different models
+        rarely share one. A cascade of the generator alone has no second opinion to ask."""
         if len(self._multi_tiers) == len(self.tiers):
             return True
         if any(_same_reading(other, intent) for other in heard):
+            return True
+        if any(isinstance(t, SecondOpinion) and t.agrees(request, intent) for t in self.tiers):
             return True
         log.debug("generator: %s is not seconded by any other tier", intent.name)
         return False

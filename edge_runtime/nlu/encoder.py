@@ -40,7 +40,7 @@ from edge_runtime.nlu import examples as examples_module
 from edge_runtime.nlu.base import NluContext, NluError, catalog_model, register_tier
 from edge_runtime.nlu.domains import intent_domain
 from edge_runtime.nlu.homophones import Homophones
-from edge_runtime.nlu.lexicon import Lexicon, Phrase, Reading, Span
+from edge_runtime.nlu.lexicon import HOME_KINDS, Lexicon, Phrase, Reading, Span
 from edge_runtime.nlu.rules import HomeMatcher, to_intent
 from edge_runtime.nlu.slots import CONTENT_LISTS, PLACES, SlotFiller, list_variants
 from edge_runtime.nlu.words import is_number, tokenize
@@ -145,6 +145,13 @@ class EncoderTier:
             if i not in in_spans
         )
 
+    def against_the_domain(self, intent: Intent, said: set[str]) -> bool:
+        """Among the verbs of the domain the intent acts on, only its opposite's are said
+        ("lock" for HassTurnOff on a lock), whatever else the sentence says."""
+        domain = intent_domain(intent, self.home)
+        polarity = self.lexicon.res.domain_polarity.get(domain, {}).get(intent.name)
+        return polarity is not None and bool(said & polarity[1]) and not said & polarity[0]
+
     def wrong_domain(self, intent: Intent, said: set[str]) -> bool:
         """The sentence says a word of one domain ("lock") and the intent acts on another."""
         acted_on = intent_domain(intent, self.home)
@@ -175,11 +182,52 @@ class EncoderTier:
             if result is None:
                 continue
             intent = to_intent(result, probability, self.name, self.node_id)
-            if self.wrong_domain(intent, outside_names) or self.guesses_the_place(intent, reading):
+            if (
+                self.wrong_domain(intent, outside_names)
+                or self.against_the_domain(intent, said)
+                or self.guesses_the_place(intent, reading)
+            ):
                 log.debug("encoder: %r does not fit %s %s", request.text, label, intent.slots)
                 continue
             return dataclasses.replace(intent, confidence=probability)
         return None
+
+    def agrees(self, request: TextRequest, intent: Intent) -> bool:
+        """A second opinion on the generator's answer where this tier had none of its own
+        (its slots could not be rebuilt from a template): the model ranks the same intent
+        first, the sentence says nothing against it, and the answer leaves out no name, area
+        or floor the sentence says and writes no number it does not say."""
+        reading = self.lexicon.read(request.text)
+        if reading.negated or reading.ambiguous:
+            return False
+        words = self.delexicalize(reading)
+        label, probability = self.model.analyze(words).intents[0]
+        said = set(reading.tokens)
+        return (
+            label == intent.name
+            and probability >= MIN_INTENT_PROBABILITY
+            and not self.says_the_opposite(label, said)
+            and not self.says_nothing_of(label, said)
+            and not self.wrong_domain(intent, set(words))
+            and not self.against_the_domain(intent, said)
+            and says_what_was_said(intent, reading)
+        )
+
+
+def says_what_was_said(intent: Intent, reading: Reading) -> bool:
+    """Every thing of the home and every number the sentence says is in the intent, and no
+    other number: "get rover to vacuum the office" without Rover, or "all the lights on floor
+    two" without the floor, is not what was asked."""
+    values = {str(slot.value).casefold() for slot in intent.slots.values()}
+    named = (s for s in reading.spans if s.kind in HOME_KINDS and not s.soft)
+    if any(span.phrase.value.casefold() not in values for span in named):
+        return False
+    written = {
+        float(slot.value)
+        for slot in intent.slots.values()
+        if isinstance(slot.value, int | float) and not isinstance(slot.value, bool)
+    }
+    return written == {float(n) for n in reading.numbers}
 
 
 def _vocabulary(examples: examples_module.ExampleIndex, lexicon: Lexicon) -> frozenset[str]:

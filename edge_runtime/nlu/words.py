@@ -46,6 +46,9 @@ class LanguageResources:
     never said to do that ("paws the tv" is no order to turn the TV on)."""
     domain_cues: dict[str, frozenset[str]]
     """Domain -> words that only make sense for it: "lock" never opens a cover."""
+    domain_polarity: dict[str, dict[str, tuple[frozenset[str], frozenset[str]]]]
+    """Domain -> intent -> (its words, its opposite's) among the domain's own verbs, which
+    decide whatever else the sentence says: "i'm off to bed, lock the door" locks it."""
 
 
 @lru_cache(maxsize=8)
@@ -93,6 +96,13 @@ def language_resources(language: str) -> LanguageResources:
         domain_cues={
             domain: frozenset(strings(domain, cues))
             for domain, cues in (data.get("domain_cues") or {}).items()
+        },
+        domain_polarity={
+            domain: {
+                intent: (frozenset(strings(intent, own)), frozenset(strings(intent, opposite)))
+                for intent, (own, opposite) in intents.items()
+            }
+            for domain, intents in (data.get("domain_polarity") or {}).items()
         },
     )
 
