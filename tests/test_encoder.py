@@ -170,3 +170,14 @@ def test_a_second_opinion_needs_the_same_intent_and_everything_said(
     encoder: EncoderTier, text: str, intent: Intent, agreed: bool
 ) -> None:
     assert encoder.agrees(TextRequest(text), intent) is agreed
+
+
+def test_several_commands_must_leave_out_nothing_the_sentence_names(encoder: EncoderTier) -> None:
+    request = TextRequest("turn off the garage light and set the thermostat to 21")
+    heat = answer("HassClimateSetTemperature", name="Thermostat", temperature=21)
+
+    assert encoder.covers(request, [answer("HassTurnOff", name="Garage Light"), heat])
+    light_of_the_room = answer("HassTurnOff", area="Garage", domain="light")
+    assert not encoder.covers(request, [light_of_the_room, heat])
+    other_number = answer("HassClimateSetTemperature", name="Thermostat", temperature=12)
+    assert not encoder.covers(request, [answer("HassTurnOff", name="Garage Light"), other_number])

@@ -31,7 +31,7 @@ from edge_runtime.inference.generator import (
 )
 from edge_runtime.messages import TextRequest
 from edge_runtime.nlu.base import NluContext
-from edge_runtime.nlu.generator import GeneratorTier
+from edge_runtime.nlu.generator import GeneratorTier, copied_from
 from edge_runtime.profiles import load_profiles
 from training import train_generator as tg
 
@@ -279,3 +279,28 @@ def test_a_node_with_an_instruct_generator_answers_a_free_question_on_reply(
     probe.publish(f"edge/{node.node_id}/text", {"text": "turn on the desk lamp", "id": "c-1"})
     command = probe.wait_for(f"edge/{node.node_id}/intent", lambda m: m.json()["id"] == "c-1")
     assert command.json()["intent"] == "HassTurnOn"
+
+
+@pytest.mark.parametrize(
+    ("answer", "copied"),
+    [
+        ('[{"intent":"HassTurnOn","slots":{"name":"den lamp"}}]', True),
+        ('[{"intent":"HassTurnOn","slots":{"name":"desk lamp"}}]', False),
+        # a domain the sentence does not say is inferred, unless its device class is said
+        ('[{"intent":"HassTurnOn","slots":{"area":"@here","domain":"light"}}]', False),
+        (
+            '[{"intent":"HassTurnOn","slots":{"area":"@here","device_class":"curtain",'
+            '"domain":"cover"}}]',
+            True,
+        ),
+        (
+            '[{"intent":"HassTurnOn","slots":{"area":"@here","device_class":"gate",'
+            '"domain":"cover"}}]',
+            False,
+        ),
+    ],
+)
+def test_an_answer_counts_only_where_it_copies_the_sentences_words(
+    answer: str, copied: bool
+) -> None:
+    assert copied_from(answer, "i want the den lamp and the curtains open") is copied

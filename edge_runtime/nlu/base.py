@@ -8,7 +8,7 @@ decides what the threshold is: that is the cascade's job.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -70,6 +70,10 @@ class SecondOpinion(Protocol):
 
     def agrees(self, request: TextRequest, intent: Intent) -> bool:
         """Whether this tier's own model reads the request as `intent` too."""
+        ...
+
+    def covers(self, request: TextRequest, intents: Sequence[Intent]) -> bool:
+        """Whether the intents, together, leave out nothing the request names."""
         ...
 
 

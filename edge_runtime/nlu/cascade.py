@@ -69,7 +69,9 @@ class Cascade:
         3. A tier that reads several commands at once (the generator) is asked
            last: for a sentence the others did not understand, or one that may
            hold several; its answer counts only when every intent is confident,
-           and replaces a single answer only when it found more than one command.
+           several commands only when they leave out nothing the sentence names
+           (`_covered`), one command only when another tier seconds it (`_seconded`),
+           and it replaces a single answer only when it found more than one command.
         """
         several = may_hold_several(request.text, self.language)
         if several:
@@ -83,7 +85,9 @@ class Cascade:
             intents = tier.recognize_all(request)
             if not self._confident(tier.name, intents):
                 continue
-            if len(intents) > 1 or (single is None and self._seconded(request, intents[0], heard)):
+            if len(intents) > 1 and self._covered(request, intents):
+                return tuple(intents)
+            if len(intents) == 1 and single is None and self._seconded(request, intents[0], heard):
                 return tuple(intents)
         return (single,) if single else ()
 
@@ -101,6 +105,15 @@ class Cascade:
         if any(isinstance(t, SecondOpinion) and t.agrees(request, intent) for t in self.tiers):
             return True
         log.debug("generator: %s is not seconded by any other tier", intent.name)
+        return False
+
+    def _covered(self, request: TextRequest, intents: list[Intent]) -> bool:
+        """Several commands stand only where they leave out nothing the sentence names (a
+        name, an area, a number): "close the curtain on the left" read as every curtain of
+        the room drops the curtain named."""
+        if all(t.covers(request, intents) for t in self.tiers if isinstance(t, SecondOpinion)):
+            return True
+        log.debug("generator: %s leave out something said", [i.name for i in intents])
         return False
 
     def answer_freely(self, request: TextRequest) -> str | None:

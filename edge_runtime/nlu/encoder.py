@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from edge_runtime.cache import default_cache_dir
@@ -210,21 +210,29 @@ class EncoderTier:
             and not self.says_nothing_of(label, said)
             and not self.wrong_domain(intent, set(words))
             and not self.against_the_domain(intent, said)
-            and says_what_was_said(intent, reading)
+            and says_what_was_said([intent], reading)
         )
 
+    def covers(self, request: TextRequest, intents: Sequence[Intent]) -> bool:
+        """Whether another tier's commands, together, name every thing of the home and every
+        number the sentence says, and no other number."""
+        return says_what_was_said(intents, self.lexicon.read(request.text))
 
-def says_what_was_said(intent: Intent, reading: Reading) -> bool:
-    """Every thing of the home and every number the sentence says is in the intent, and no
+
+def says_what_was_said(intents: Sequence[Intent], reading: Reading) -> bool:
+    """Every thing of the home and every number the sentence says is in the intents, and no
     other number: "get rover to vacuum the office" without Rover, or "all the lights on floor
     two" without the floor, is not what was asked."""
-    values = {str(slot.value).casefold() for slot in intent.slots.values()}
-    named = (s for s in reading.spans if s.kind in HOME_KINDS and not s.soft)
-    if any(span.phrase.value.casefold() not in values for span in named):
-        return False
+    slots = [slot for intent in intents for slot in intent.slots.values()]
+    values = {str(slot.value).casefold() for slot in slots}
+    for span in reading.spans:
+        if span.kind not in HOME_KINDS or span.soft:
+            continue
+        if not {p.value.casefold() for p in (span.phrase, *span.rivals)} & values:
+            return False
     written = {
         float(slot.value)
-        for slot in intent.slots.values()
+        for slot in slots
         if isinstance(slot.value, int | float) and not isinstance(slot.value, bool)
     }
     return written == {float(n) for n in reading.numbers}

@@ -223,15 +223,20 @@ def copied_from(answer: str, said: str) -> bool:
     sentence does not say one, the model inferred it, and on our paraphrases that is where
     it errs. Checking only names and free text lets 1.4 % more paraphrases through and makes
     the generator alone wrong on 16.8 % of them instead of 7.8 % (benchmarks/generator.py).
+    A domain is said by the device class said with it ("curtain" is a cover's class).
     """
     try:
         written = json.loads(answer)
     except json.JSONDecodeError:
         return False
     for item in written if isinstance(written, list) else []:
-        for value in (item.get("slots") or {}).values():
-            if isinstance(value, str) and value != HERE and value not in said:
-                return False
+        slots = item.get("slots") or {}
+        for slot, value in slots.items():
+            if not isinstance(value, str) or value == HERE or value in said:
+                continue
+            if slot == "domain" and str(slots.get("device_class", "\x00")) in said:
+                continue  # "the curtains" says the domain too: a curtain is a cover
+            return False
     return True
 
 
