@@ -150,6 +150,9 @@ def answer(intent: str, **slots: Any) -> Intent:
     )
 
 
+fan_on = answer("HassTurnOn", name="Ceiling Fan")
+
+
 @pytest.mark.parametrize(
     ("text", "intent", "agreed"),
     [
@@ -164,6 +167,10 @@ def answer(intent: str, **slots: Any) -> Intent:
         # the lock's own verb decides, not "off"
         ("i'm off to bed, lock the front door", answer("HassTurnOff", name="Front Door"), False),
         ("don't unlock the front door", answer("HassTurnOff", name="Front Door"), False),
+        # a reason, then the command: the model reads the whole as none, the command clause
+        # as the answer's intent
+        ("it's boiling in here, switch the ceiling fan on", fan_on, True),
+        ("it's boiling in here, don't switch the ceiling fan on", fan_on, False),
     ],
 )
 def test_a_second_opinion_needs_the_same_intent_and_everything_said(

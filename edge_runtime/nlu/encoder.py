@@ -38,6 +38,7 @@ from edge_runtime.inference.session import ModelLoadError, create_session
 from edge_runtime.messages import Intent, TextRequest
 from edge_runtime.nlu import examples as examples_module
 from edge_runtime.nlu.base import NluContext, NluError, catalog_model, register_tier
+from edge_runtime.nlu.clauses import groupings
 from edge_runtime.nlu.domains import intent_domain
 from edge_runtime.nlu.homophones import Homophones
 from edge_runtime.nlu.lexicon import HOME_KINDS, Lexicon, Phrase, Reading, Span
@@ -65,6 +66,7 @@ class EncoderTier:
 
     def __init__(self, context: NluContext, model_id: str, cache_dir: Path) -> None:
         self.node_id = context.node_id
+        self.language = context.language
         paraphrases = examples_module.paraphrase_templates(context.language)
         matcher = HomeMatcher(context.home, context.language, paraphrases)
         self.intent_names = frozenset(matcher.intents.intents) - {NOT_A_COMMAND}
@@ -195,11 +197,19 @@ class EncoderTier:
     def agrees(self, request: TextRequest, intent: Intent) -> bool:
         """A second opinion on the generator's answer where this tier had none of its own
         (its slots could not be rebuilt from a template): the model ranks the same intent
-        first, the sentence says nothing against it, and the answer leaves out no name, area
-        or floor the sentence says and writes no number it does not say."""
-        reading = self.lexicon.read(request.text)
-        if reading.negated or reading.ambiguous:
+        first for the sentence, or for one of its clauses ("it's boiling in here, switch the
+        fan on": a reason, then the command), nothing said there is against it, no negation
+        anywhere, and the answer leaves out no name, area or floor the sentence says and
+        writes no number it does not say."""
+        whole = self.lexicon.read(request.text)
+        if whole.negated or whole.ambiguous or not says_what_was_said([intent], whole):
             return False
+        texts = dict.fromkeys(
+            [request.text, *(c for cut in groupings(request.text, self.language) for c in cut)]
+        )
+        return any(self._reads_as(self.lexicon.read(text), intent) for text in texts)
+
+    def _reads_as(self, reading: Reading, intent: Intent) -> bool:
         words = self.delexicalize(reading)
         label, probability = self.model.analyze(words).intents[0]
         said = set(reading.tokens)
@@ -210,7 +220,6 @@ class EncoderTier:
             and not self.says_nothing_of(label, said)
             and not self.wrong_domain(intent, set(words))
             and not self.against_the_domain(intent, said)
-            and says_what_was_said([intent], reading)
         )
 
     def covers(self, request: TextRequest, intents: Sequence[Intent]) -> bool:
