@@ -386,7 +386,7 @@ def write_node_config(directory: Path, home_path: Path, threshold: float) -> Pat
         "home": str(home_path),
         "profile": PROFILE,
         "broker": {"host": "127.0.0.1", "port": free_port()},
-        "nlu": {"threshold": threshold},
+        "nlu": {"threshold": threshold, "tiers": ["rules", "encoder"]},
         "log_level": "INFO",
     }
     path = directory / "node.yaml"

@@ -94,6 +94,9 @@ class NluConfig(StrictModel):
     set its answers at 0.9 or more were right 97 % of the time, those between 0.5 and 0.9
     about 60 % (benchmarks/nlu.py prints the figures).
     """
+    tiers: tuple[Literal["rules", "encoder", "generator"], ...] | None = Field(None, min_length=1)
+    """The tiers this node runs, of those its device profile enables; unset: all of them.
+    Leave the generator to a peer on a box short of memory (`tiers: [rules, encoder]`)."""
 
 
 class NetworkConfig(StrictModel):

@@ -34,7 +34,19 @@ class Runtime:
         return self.selection.profile.id
 
     def tier_names(self) -> list[str]:
-        return self.selection.profile.tiers.enabled()
+        """The profile's tiers, cut down to those the config names (`nlu.tiers`)."""
+        enabled = self.selection.profile.tiers.enabled()
+        wanted = self.config.nlu.tiers
+        if wanted is None:
+            return enabled
+        missing = [name for name in wanted if name not in enabled]
+        if missing:
+            log.warning(
+                "nlu.tiers names %s, which profile %s does not enable; left out",
+                ", ".join(missing),
+                self.profile_id,
+            )
+        return [name for name in enabled if name in wanted]
 
     def build_cascade(self) -> Cascade:
         context = NluContext(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge_runtime.config import NodeConfig, default_node_id, load_config
+from edge_runtime.runtime import load_runtime
 from edge_runtime.yamlload import ConfigError
 
 NODE_ID_RULE = "must be 1-63 characters of a-z, 0-9, '-' or '_' (it becomes an MQTT topic level)"
@@ -265,3 +266,18 @@ def test_password_from_both_a_file_and_an_environment_variable_is_refused(tmp_pa
     path = write(tmp_path, "broker:\n  password_file: p.txt\n  password_env: EDGE_PW\n")
 
     assert problems_of(path) == [f"{path}:1: broker: set password_file or password_env, not both"]
+
+
+def test_nlu_tiers_cut_the_profiles_tiers_down_and_name_real_tiers(tmp_path: Path) -> None:
+    path = write(tmp_path, "profile: x86-64\nnlu:\n  tiers: [encoder, rules]\n")
+
+    assert load_runtime(path).tier_names() == ["rules", "encoder"]
+    assert load_runtime(write(tmp_path, "profile: x86-64\n")).tier_names() == [
+        "rules",
+        "encoder",
+        "generator",
+    ]
+    wrong = problems_of(write(tmp_path, "nlu:\n  tiers: [rules, llm]\n"))
+    tiers = "'rules', 'encoder' or 'generator'"
+    assert wrong == [f"{tmp_path / 'node.yaml'}:2: nlu.tiers[1]: Input should be {tiers}"]
+    assert problems_of(write(tmp_path, "nlu:\n  tiers: []\n"))
