@@ -244,7 +244,14 @@ def says_what_was_said(intents: Sequence[Intent], reading: Reading) -> bool:
         for slot in slots
         if isinstance(slot.value, int | float) and not isinstance(slot.value, bool)
     }
-    return written == {float(n) for n in reading.numbers}
+    return written == {number for n in reading.numbers if (number := _number(n)) is not None}
+
+
+def _number(said: str) -> float | None:
+    try:
+        return float(said)
+    except ValueError:
+        return None
 
 
 def _vocabulary(examples: examples_module.ExampleIndex, lexicon: Lexicon) -> frozenset[str]:
