@@ -22,6 +22,7 @@ How one sentence is understood (docs/cascade.md has worked examples):
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -204,10 +205,10 @@ class EncoderTier:
         whole = self.lexicon.read(request.text)
         if whole.negated or whole.ambiguous or not says_what_was_said([intent], whole):
             return False
-        texts = dict.fromkeys(
-            [request.text, *(c for cut in groupings(request.text, self.language) for c in cut)]
-        )
-        return any(self._reads_as(self.lexicon.read(text), intent) for text in texts)
+        clauses = dict.fromkeys(c for cut in groupings(request.text, self.language) for c in cut)
+        clauses.pop(request.text, None)
+        readings = itertools.chain([whole], (self.lexicon.read(clause) for clause in clauses))
+        return any(self._reads_as(reading, intent) for reading in readings)
 
     def _reads_as(self, reading: Reading, intent: Intent) -> bool:
         words = self.delexicalize(reading)
