@@ -45,7 +45,7 @@ from edge_runtime.nlu.homophones import Homophones
 from edge_runtime.nlu.lexicon import HOME_KINDS, Lexicon, Phrase, Reading, Span
 from edge_runtime.nlu.rules import HomeMatcher, to_intent
 from edge_runtime.nlu.slots import CONTENT_LISTS, PLACES, SlotFiller, list_variants
-from edge_runtime.nlu.words import is_number, tokenize
+from edge_runtime.nlu.words import Polarity, is_number, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,7 @@ class EncoderTier:
 
     def says_the_opposite(self, intent: str, said: set[str]) -> bool:
         """Only words against the intent ("off" and no "on" for HassTurnOn)."""
-        own, opposite = self.lexicon.res.intent_polarity.get(intent, (frozenset(), frozenset()))
-        return bool(said & opposite) and not said & own
+        return only_the_opposite(said, self.lexicon.res.intent_polarity.get(intent))
 
     def says_nothing_of(self, intent: str, said: set[str]) -> bool:
         """None of the words this intent needs (`intent_cues`) is said."""
@@ -152,8 +151,9 @@ class EncoderTier:
         """Among the verbs of the domain the intent acts on, only its opposite's are said
         ("lock" for HassTurnOff on a lock), whatever else the sentence says."""
         domain = intent_domain(intent, self.home)
-        polarity = self.lexicon.res.domain_polarity.get(domain, {}).get(intent.name)
-        return polarity is not None and bool(said & polarity[1]) and not said & polarity[0]
+        return only_the_opposite(
+            said, self.lexicon.res.domain_polarity.get(domain, {}).get(intent.name)
+        )
 
     def wrong_domain(self, intent: Intent, said: set[str]) -> bool:
         """The sentence says a word of one domain ("lock") and the intent acts on another."""
@@ -227,6 +227,14 @@ class EncoderTier:
         """Whether another tier's commands, together, name every thing of the home and every
         number the sentence says, and no other number."""
         return says_what_was_said(intents, self.lexicon.read(request.text))
+
+
+def only_the_opposite(said: set[str], polarity: Polarity | None) -> bool:
+    """Words against an intent are said, and none of its own (no polarity: never)."""
+    if polarity is None:
+        return False
+    own, opposite = polarity
+    return bool(said & opposite) and not said & own
 
 
 def says_what_was_said(intents: Sequence[Intent], reading: Reading) -> bool:

@@ -21,6 +21,10 @@ _TOKEN = re.compile(r"(?<![\w])-?\d+(?:[.,]\d+)?|\d+(?:[.,]\d+)?|[^\W\d_]+(?:'[^
 _HYPHEN_BETWEEN_WORDS = re.compile(r"(?<=\w)-|-(?=[^\W\d])")
 
 
+Polarity = tuple[frozenset[str], frozenset[str]]
+"""An intent's own words and its opposite's ("on" ..., "off" ... for HassTurnOn)."""
+
+
 @dataclass(frozen=True)
 class LanguageResources:
     units: dict[str, int]
@@ -39,14 +43,14 @@ class LanguageResources:
     stop_words: frozenset[str]
     join_prefixes: frozenset[str]
     opposites: tuple[tuple[frozenset[str], frozenset[str]], ...]
-    intent_polarity: dict[str, tuple[frozenset[str], frozenset[str]]]
+    intent_polarity: dict[str, Polarity]
     """Intent -> (words that say it, words that say its opposite)."""
     intent_cues: dict[str, frozenset[str]]
     """Intent -> words of which the encoder's answer needs one: without any, the sentence
     never said to do that ("paws the tv" is no order to turn the TV on)."""
     domain_cues: dict[str, frozenset[str]]
     """Domain -> words that only make sense for it: "lock" never opens a cover."""
-    domain_polarity: dict[str, dict[str, tuple[frozenset[str], frozenset[str]]]]
+    domain_polarity: dict[str, dict[str, Polarity]]
     """Domain -> intent -> (its words, its opposite's) among the domain's own verbs, which
     decide whatever else the sentence says: "i'm off to bed, lock the door" locks it."""
 
@@ -65,6 +69,13 @@ def language_resources(language: str) -> LanguageResources:
 
     def words(key: str) -> frozenset[str]:
         return frozenset(strings(key, data.get(key) or ()))
+
+    def polarities(items: dict[str, Any]) -> dict[str, Polarity]:
+        """Intent -> (its words, its opposite's), from `[[own ...], [opposite ...]]`."""
+        return {
+            intent: (frozenset(strings(intent, own)), frozenset(strings(intent, opposite)))
+            for intent, (own, opposite) in items.items()
+        }
 
     return LanguageResources(
         units=dict(data.get("units") or {}),
@@ -85,10 +96,7 @@ def language_resources(language: str) -> LanguageResources:
             (frozenset(strings("opposites", a)), frozenset(strings("opposites", b)))
             for a, b in (data.get("opposites") or ())
         ),
-        intent_polarity={
-            intent: (frozenset(strings(intent, own)), frozenset(strings(intent, opposite)))
-            for intent, (own, opposite) in (data.get("intent_polarity") or {}).items()
-        },
+        intent_polarity=polarities(data.get("intent_polarity") or {}),
         intent_cues={
             intent: frozenset(strings(intent, cues))
             for intent, cues in (data.get("intent_cues") or {}).items()
@@ -98,10 +106,7 @@ def language_resources(language: str) -> LanguageResources:
             for domain, cues in (data.get("domain_cues") or {}).items()
         },
         domain_polarity={
-            domain: {
-                intent: (frozenset(strings(intent, own)), frozenset(strings(intent, opposite)))
-                for intent, (own, opposite) in intents.items()
-            }
+            domain: polarities(intents)
             for domain, intents in (data.get("domain_polarity") or {}).items()
         },
     )
