@@ -84,7 +84,7 @@ from edge_runtime.inference.export import QuantizeTarget, export
 from edge_runtime.inference.genai_export import DEFAULT_BLOCK
 from edge_runtime.inference.generator import Budget, Generation, Guidance, TextGenerator
 from edge_runtime.messages import Recognition, TextRequest
-from edge_runtime.nlu.domains import FAMILIES
+from edge_runtime.nlu.domains import TARGET_SLOTS, targeted_entities
 from edge_runtime.nlu.generator import INTENT_INSTRUCTIONS, MAX_NEW_TOKENS, GeneratorTier
 
 ROOT = nb.BENCHMARKS.parent
@@ -216,9 +216,6 @@ class Judgement:
     """Every command with exactly the slots written down (HA's harness's rule)."""
 
 
-TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
-
-
 def same_action(home: Home, case: nb.DevCase, got: na.Answer) -> bool:
     """The same intent on the same entities, with every other slot equal: "switch off the lamp
     in the living room" read as the lights of the Living Room, whose one light is the Living
@@ -227,40 +224,8 @@ def same_action(home: Home, case: nb.DevCase, got: na.Answer) -> bool:
     got_others = {k: v for k, v in got.slots.items() if k not in TARGET_SLOTS}
     if na.slot_problem(others, got_others):
         return False
-    wanted = acted_on(home, case.intent or "", case.slots)
-    return bool(wanted) and wanted == acted_on(home, case.intent or "", got.slots)
-
-
-def acted_on(home: Home, intent: str, slots: dict[str, Any]) -> frozenset[str]:
-    """The exposed entities a command's target slots pick out, the way HA narrows them (a
-    name or alias; then domain, device class, area, floor); an intent of one domain
-    (`domains.FAMILIES`: climate, media …) picks only that domain's entities. Empty: the
-    command names no target."""
-    if not TARGET_SLOTS & set(slots):
-        return frozenset()
-    family = next((d for part, d in FAMILIES if part in intent), None)
-    areas = home.area_by_id
-    floors = home.floor_by_id
-    picked = []
-    for entity in home.entities:
-        area = areas.get(entity.area or "")
-        floor = floors.get(area.floor or "") if area else None
-        said = {
-            "name": (entity.name, *entity.aliases),
-            "domain": (entity.domain,),
-            "device_class": (str(entity.attributes.get("device_class", "")),),
-            "area": (area.name,) if area else (),
-            "floor": (floor.name,) if floor else (),
-        }
-        if not entity.is_exposed or (family and "domain" not in slots and entity.domain != family):
-            continue
-        if all(
-            any(na.value_matches(slots[slot], word) for word in words)
-            for slot, words in said.items()
-            if slot in slots
-        ):
-            picked.append(entity.id)
-    return frozenset(picked)
+    wanted = targeted_entities(home, case.intent or "", case.slots)
+    return bool(wanted) and wanted == targeted_entities(home, case.intent or "", got.slots)
 
 
 @dataclass(frozen=True)

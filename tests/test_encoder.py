@@ -157,8 +157,19 @@ fan_on = answer("HassTurnOn", name="Ceiling Fan")
     ("text", "intent", "agreed"),
     [
         ("kill the garage light", answer("HassTurnOff", name="Garage Light"), True),
+        # the lights of the garage are its one light: the same action by other words
+        ("kill the garage light", answer("HassTurnOff", area="Garage", domain="light"), True),
         # the model reads the intent, but the answer drops a thing or a number the person said
-        ("kill the garage light", answer("HassTurnOff", area="Garage", domain="light"), False),
+        (
+            "kill the kitchen ceiling light",
+            answer("HassTurnOff", name="Kitchen Ceiling Light"),
+            True,
+        ),
+        (
+            "kill the kitchen ceiling light",
+            answer("HassTurnOff", area="Kitchen", domain="light"),
+            False,
+        ),
         ("set a timer for ten minutes", answer("HassStartTimer", minutes=10), True),
         ("set a timer for ten minutes", answer("HassStartTimer", minutes=15), False),
         ("set a timer for ten minutes", answer("HassStartTimer", hours=4, minutes=10), False),
@@ -180,11 +191,15 @@ def test_a_second_opinion_needs_the_same_intent_and_everything_said(
 
 
 def test_several_commands_must_leave_out_nothing_the_sentence_names(encoder: EncoderTier) -> None:
-    request = TextRequest("turn off the garage light and set the thermostat to 21")
+    request = TextRequest("turn off the kitchen ceiling light and set the thermostat to 21")
     heat = answer("HassClimateSetTemperature", name="Thermostat", temperature=21)
+    ceiling = answer("HassTurnOff", name="Kitchen Ceiling Light")
 
-    assert encoder.covers(request, [answer("HassTurnOff", name="Garage Light"), heat])
-    light_of_the_room = answer("HassTurnOff", area="Garage", domain="light")
-    assert not encoder.covers(request, [light_of_the_room, heat])
+    assert encoder.covers(request, [ceiling, heat])
+    lights_of_the_room = answer("HassTurnOff", area="Kitchen", domain="light")  # two of them
+    assert not encoder.covers(request, [lights_of_the_room, heat])
     other_number = answer("HassClimateSetTemperature", name="Thermostat", temperature=12)
-    assert not encoder.covers(request, [answer("HassTurnOff", name="Garage Light"), other_number])
+    assert not encoder.covers(request, [ceiling, other_number])
+    garage = TextRequest("turn off the garage light and set the thermostat to 21")
+    its_one_light = answer("HassTurnOff", area="Garage", domain="light")
+    assert encoder.covers(garage, [its_one_light, heat])

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from edge_runtime.cache import default_cache_dir
+from edge_runtime.home import Home
 from edge_runtime.inference.catalog import (
     ModelIntegrityError,
     models_dir,
@@ -40,7 +41,7 @@ from edge_runtime.messages import Intent, TextRequest
 from edge_runtime.nlu import examples as examples_module
 from edge_runtime.nlu.base import NluContext, NluError, catalog_model, register_tier
 from edge_runtime.nlu.clauses import groupings
-from edge_runtime.nlu.domains import intent_domain
+from edge_runtime.nlu.domains import intent_domain, targeted_entities
 from edge_runtime.nlu.homophones import Homophones
 from edge_runtime.nlu.lexicon import HOME_KINDS, Lexicon, Phrase, Reading, Span
 from edge_runtime.nlu.rules import HomeMatcher, to_intent
@@ -203,7 +204,7 @@ class EncoderTier:
         anywhere, and the answer leaves out no name, area or floor the sentence says and
         writes no number it does not say."""
         whole = self.lexicon.read(request.text)
-        if whole.negated or whole.ambiguous or not says_what_was_said([intent], whole):
+        if whole.negated or whole.ambiguous or not says_what_was_said([intent], whole, self.home):
             return False
         clauses = dict.fromkeys(c for cut in groupings(request.text, self.language) for c in cut)
         clauses.pop(request.text, None)
@@ -226,7 +227,7 @@ class EncoderTier:
     def covers(self, request: TextRequest, intents: Sequence[Intent]) -> bool:
         """Whether another tier's commands, together, name every thing of the home and every
         number the sentence says, and no other number."""
-        return says_what_was_said(intents, self.lexicon.read(request.text))
+        return says_what_was_said(intents, self.lexicon.read(request.text), self.home)
 
 
 def only_the_opposite(said: set[str], polarity: Polarity | None) -> bool:
@@ -237,16 +238,19 @@ def only_the_opposite(said: set[str], polarity: Polarity | None) -> bool:
     return bool(said & opposite) and not said & own
 
 
-def says_what_was_said(intents: Sequence[Intent], reading: Reading) -> bool:
+def says_what_was_said(intents: Sequence[Intent], reading: Reading, home: Home) -> bool:
     """Every thing of the home and every number the sentence says is in the intents, and no
     other number: "get rover to vacuum the office" without Rover, or "all the lights on floor
-    two" without the floor, is not what was asked."""
+    two" without the floor, is not what was asked. A name is also in them where an intent
+    acts on that one entity by other words: "the bedroom curtain" as the curtains of a
+    bedroom that has one."""
     slots = [slot for intent in intents for slot in intent.slots.values()]
     values = {str(slot.value).casefold() for slot in slots}
     for span in reading.spans:
         if span.kind not in HOME_KINDS or span.soft:
             continue
-        if not {p.value.casefold() for p in (span.phrase, *span.rivals)} & values:
+        said = {p.value.casefold() for p in (span.phrase, *span.rivals)}
+        if not said & values and not (span.kind == "name" and _acts_on(intents, said, home)):
             return False
     written = {
         float(slot.value)
@@ -254,6 +258,14 @@ def says_what_was_said(intents: Sequence[Intent], reading: Reading) -> bool:
         if isinstance(slot.value, int | float) and not isinstance(slot.value, bool)
     }
     return written == {number for n in reading.numbers if (number := _number(n)) is not None}
+
+
+def _acts_on(intents: Sequence[Intent], names: set[str], home: Home) -> bool:
+    """One of the intents picks out exactly the entities with one of these names."""
+    named = frozenset(e.id for e in home.entities if e.is_exposed and e.name.casefold() in names)
+    return bool(named) and any(
+        targeted_entities(home, i.name, i.slot_values()) == named for i in intents
+    )
 
 
 def _number(said: str) -> float | None:
