@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from edge_runtime.audio.denoise import INSTALL_HINT, DenoiseError, NoiseSuppressor, library_path
 from edge_runtime.audio.format import AudioError
 from edge_runtime.audio.sources import find_input_device, input_devices
 from edge_runtime.config import NodeConfig, VoiceConfig, load_config
@@ -86,6 +87,7 @@ def run_checks(
         checks.append(check_memory(selection, facts, catalog))
     if config is not None:
         checks.append(check_audio(config.voice))
+        checks.append(check_denoiser(config.voice))
         checks += check_broker(config, timeout_s)
     return checks
 
@@ -233,6 +235,17 @@ def check_audio(voice: VoiceConfig) -> Check:
         )
     names = ", ".join(f"{i}: {name}" for i, name, _ in devices)
     return Check("audio", "ok", f"input devices {names}; no microphone set ({listing})")
+
+
+def check_denoiser(voice: VoiceConfig) -> Check:
+    """RNNoise, which speech heard in noise goes through (pocketsphinx's `denoise`)."""
+    if not voice.enabled:
+        return Check("denoiser", "ok", "voice is off (voice.enabled: false)")
+    try:
+        NoiseSuppressor()
+    except DenoiseError as exc:
+        return Check("denoiser", "warn", f"{exc}; speech in noise is heard less well", INSTALL_HINT)
+    return Check("denoiser", "ok", f"RNNoise from {library_path()}")
 
 
 def check_broker(config: NodeConfig, timeout_s: float) -> list[Check]:

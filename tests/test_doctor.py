@@ -109,6 +109,8 @@ def test_a_healthy_node_passes(good_config: Path) -> None:
     assert checks[f"model {USED_MODEL}"]["status"] == "ok"
     assert checks["memory"]["status"] in ("ok", "warn")
     assert checks["audio"]["status"] in ("ok", "warn")  # no sound card is not a failure
+    assert checks["denoiser"]["status"] == "ok"  # script/bootstrap installs RNNoise
+    assert checks["denoiser"]["detail"].endswith("librnnoise.so")
 
 
 def test_a_broker_that_is_not_there_fails_with_a_fix(tmp_path: Path) -> None:

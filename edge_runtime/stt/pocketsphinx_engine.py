@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.audio.denoise import DenoiseError, NoiseSuppressor, needs_cleaning
 from edge_runtime.audio.pitch import median_pitch_hz
 from edge_runtime.stt.base import SttContext, SttError, Transcript, register_engine
 from edge_runtime.stt.grammar import Grammar, load_or_build_grammar
@@ -77,7 +78,12 @@ DEFAULT_SETTINGS = {"fillprob": 0.01}
 """Noise fillers between words far likelier than pocketsphinx's 1e-8: in noise at 10 dB SNR
 the grammar path can then explain the noise, and twice as many commands are heard (19 of 50
 against 9 in one espeak-ng voice), with as many wrong ones (benchmarks/voice.py)."""
-ENGINE_SETTINGS = frozenset(("rejection", "garbage_enter", "garbage_edges", "warps", "warp_passes"))
+ENGINE_SETTINGS = frozenset(
+    ("denoise", "rejection", "garbage_enter", "garbage_edges", "warps", "warp_passes")
+)
+DENOISE_MODES = ("auto", "always", "off")
+"""`denoise`: RNNoise on an utterance spoken in noise (`auto`, the default: see
+`edge_runtime.audio.denoise`), on every utterance, or never."""
 DEFAULT_WARPS = (1.0, 1.2, 0.9)
 """Vocal-tract length normalisation: the factors an utterance may be decoded with, the one
 nearest to what its pitch suggests first (`warp_order`), the others only with `warp_passes`
@@ -195,6 +201,8 @@ class PocketsphinxEngine:
         self.garbage_edges = float(context.options.get("garbage_edges", GARBAGE_EDGES))
         self.warps = _warps(context.options.get("warps", DEFAULT_WARPS))
         self.warp_passes = _passes(context.options.get("warp_passes", DEFAULT_WARP_PASSES))
+        self.denoise = _denoise_mode(context.options.get("denoise", "auto"))
+        self.suppressor = _suppressor(self.denoise)
         self._pool: list[Any] = []
         self._lock = threading.Lock()
         self.grammar: Grammar | None = None
@@ -275,6 +283,12 @@ class PocketsphinxEngine:
         """Is `text` a whole sentence of the grammar (not a search that stopped part-way)?"""
         return bool(self._fsg.accept(text))
 
+    def cleaned(self, pcm: bytes) -> bytes:
+        """The utterance with RNNoise's noise suppression where `denoise` asks for it."""
+        if self.suppressor is None or (self.denoise == "auto" and not needs_cleaning(pcm)):
+            return pcm
+        return self.suppressor.suppress(pcm)
+
     def _take(self) -> Any:
         with self._lock:
             if self._pool:
@@ -328,7 +342,7 @@ class PocketsphinxDecoding:
         only changes how the spectrum is read: what it yields is judged like any transcript
         (grammar, garbage loop)."""
         started = time.monotonic()
-        said = bytes(self.audio)
+        said = self.engine.cleaned(bytes(self.audio))
         audio = prepare(said)
         likely = warp_order(self.engine.warps, median_pitch_hz(said))
         decoder = self.engine._take()
@@ -401,6 +415,28 @@ def _passes(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SttError(f"pocketsphinx option warp_passes={value!r}: give a whole number, 1 or more")
     return value
+
+
+def _denoise_mode(value: Any) -> str:
+    if value not in DENOISE_MODES:
+        raise SttError(
+            f"pocketsphinx option denoise={value!r}: give one of {', '.join(DENOISE_MODES)}"
+        )
+    return str(value)
+
+
+def _suppressor(mode: str) -> NoiseSuppressor | None:
+    """RNNoise for `auto` and `always`; `auto` goes on without it (with a warning) where its
+    library is missing, `always` refuses to start."""
+    if mode == "off":
+        return None
+    try:
+        return NoiseSuppressor()
+    except DenoiseError as exc:
+        if mode == "always":
+            raise SttError(str(exc)) from exc
+        log.warning("speech in noise will be heard less well: %s", exc)
+        return None
 
 
 def prepare(pcm: bytes) -> bytes:
