@@ -64,7 +64,7 @@ def test_a_paraphrase_the_templates_do_not_list_is_understood_with_home_assistan
         "set the bedside lamp to -5 percent",  # a minus no template takes, never 5 percent
         "set a timer for 1,5 hours",  # a fraction the timer cannot take, never 1 hour
         "un",  # nothing that ties the sentence to any example
-        "paws the tv",  # no word that says what to do with it
+        "paws the zebra",  # "pause" by its sound, but of nothing the home has
         "lock the garage door",  # a cover: "lock" never opens or closes one
         "set a timer four 10 minutes",  # "four" said without a unit is no 4-hour timer
         "pause the tee vee",  # a name it cannot read is not the whole room
@@ -182,6 +182,9 @@ fan_on = answer("HassTurnOn", name="Ceiling Fan")
         # as the answer's intent
         ("it's boiling in here, switch the ceiling fan on", fan_on, True),
         ("it's boiling in here, don't switch the ceiling fan on", fan_on, False),
+        # the node's own room stands in for a thing the home does not have
+        ("pause the zebra", answer("HassMediaPause", area="Living Room"), False),
+        ("pause the music", answer("HassMediaPause", area="Living Room"), True),
     ],
 )
 def test_a_second_opinion_needs_the_same_intent_and_everything_said(

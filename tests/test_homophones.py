@@ -39,6 +39,14 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> EncoderTier:
             {"name": "Ceiling Fan", "percentage": 40},
         ),
         ("start row ver", "HassVacuumStart", {"name": "Rover"}),
+        # a word no template uses, heard as a command word: read so when nothing else fits
+        ("paws the tv", "HassMediaPause", {"name": "TV"}),
+        # a word of its own ("whether", not "weather") is read as written first
+        (
+            "tell me whether the garage light is on",
+            "HassGetState",
+            {"name": "Garage Light", "state": "on"},
+        ),
     ],
 )
 def test_a_name_heard_as_words_that_sound_alike_is_read_as_the_name(

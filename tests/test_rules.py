@@ -487,7 +487,14 @@ PEOPLE = """\
 
 @pytest.mark.parametrize(
     ("text", "zone"),
-    [("is ada at home", "home"), ("is lin at the gym", "gym"), ("is ada at school", "school")],
+    [
+        ("is ada at home", "home"),
+        ("is lin at the gym", "gym"),
+        ("is ada at school", "school"),
+        # words said after the zone are not part of it
+        ("is ada at home right now", "home"),
+        ("is lin at the gym at the moment please", "gym"),
+    ],
 )
 def test_a_zone_the_home_knows_is_asked_about(tmp_path: Path, text: str, zone: str) -> None:
     tier = RulesTier(home_with(tmp_path, PEOPLE), "en", "n1")
@@ -498,9 +505,11 @@ def test_a_zone_the_home_knows_is_asked_about(tmp_path: Path, text: str, zone: s
     assert result.slot_values()["state"].casefold() == zone
 
 
-@pytest.mark.parametrize("text", ["is ada at home right now", "is lin at the moon"])
+@pytest.mark.parametrize(
+    "text", ["is ada at home base", "is lin at the moon", "is lin at the moon right now"]
+)
 def test_a_zone_wildcard_that_names_no_zone_is_not_understood(tmp_path: Path, text: str) -> None:
-    """HA's zone is a wildcard to the end of the sentence; "home right now" is no zone, and
+    """HA's zone is a wildcard to the end of the sentence; "home base" is no zone, and
     answering "no" while Ada is home would be wrong."""
     tier = RulesTier(home_with(tmp_path, PEOPLE), "en", "n1")
 

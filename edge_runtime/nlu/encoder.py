@@ -87,11 +87,12 @@ class EncoderTier:
             matcher, self.lexicon, examples, context.home.context_area_name, self.list_variants
         )
         self.vocabulary = _vocabulary(examples, self.lexicon)
+        known = self.vocabulary | self.lexicon.name_words
         self.lexicon.homophones = Homophones.for_language(
-            context.language,
-            self.lexicon.name_words,
-            self.vocabulary | self.lexicon.name_words,
-            cache_dir,
+            context.language, self.lexicon.name_words, known, cache_dir
+        )
+        self.lexicon.command_homophones = Homophones.for_language(
+            context.language, _command_words(examples, self.lexicon), known, cache_dir
         )
         matcher.compile_all()
         self.recognize(TextRequest(WARM_UP))  # the first command should not pay for lazy set-up
@@ -165,7 +166,17 @@ class EncoderTier:
         )
 
     def recognize(self, request: TextRequest) -> Intent | None:
+        """The sentence as written; where that gives nothing, once more with its unknown words
+        read as the command words they sound like ("paws the tv")."""
         reading = self.lexicon.read(request.text)
+        intent = self._recognize(request, reading)
+        if intent is None:
+            heard = self.lexicon.read(request.text, commands=True)
+            if heard.tokens != reading.tokens:
+                intent = self._recognize(request, heard)
+        return intent
+
+    def _recognize(self, request: TextRequest, reading: Reading) -> Intent | None:
         if reading.negated or reading.ambiguous:
             log.debug("encoder: %r is negated or ambiguous; no action", request.text)
             return None
@@ -222,6 +233,7 @@ class EncoderTier:
             and not self.says_nothing_of(label, said)
             and not self.wrong_domain(intent, set(words))
             and not self.against_the_domain(intent, said)
+            and not self.guesses_the_place(intent, reading)
         )
 
     def covers(self, request: TextRequest, intents: Sequence[Intent]) -> bool:
@@ -290,6 +302,20 @@ def _vocabulary(examples: examples_module.ExampleIndex, lexicon: Lexicon) -> fro
         words |= known
     words |= set(res.units_of)
     return frozenset(words)
+
+
+def _command_words(examples: examples_module.ExampleIndex, lexicon: Lexicon) -> frozenset[str]:
+    """The words of the templates' commands that a word sounding the same may stand for
+    ("paws the tv"), numbers left out: "fore" must never become a number."""
+    numbers = set(lexicon.res.units) | set(lexicon.res.tens) | lexicon.res.hundred
+    return frozenset(
+        word
+        for groups in examples.by_intent.values()
+        for group in groups.values()
+        for example in group
+        for word in example.words
+        if word.isalpha() and word not in numbers
+    )
 
 
 def free_text(words: list[str], tags: list[str]) -> list[str]:

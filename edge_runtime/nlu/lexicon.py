@@ -123,6 +123,9 @@ class Lexicon:
         ]
         self.homophones: Homophones | None = None
         """Set by a tier that knows its vocabulary: names heard as words that sound alike."""
+        self.command_homophones: Homophones | None = None
+        """Set likewise: words heard as a command word that sounds the same ("paws"), read so
+        only when asked (`read(..., commands=True)`): "whether" is a word of its own too."""
 
     @property
     def name_words(self) -> frozenset[str]:
@@ -163,10 +166,12 @@ class Lexicon:
     def normalize(self, text: str) -> list[str]:
         return normalize(text, self.res)
 
-    def read(self, text: str) -> Reading:
+    def read(self, text: str, commands: bool = False) -> Reading:
         tokens = self.normalize(text)
         if self.homophones is not None:
             tokens = self.homophones.rewrite(tokens)
+        if commands and self.command_homophones is not None:
+            tokens = self.command_homophones.rewrite(tokens)
         folded = self.fold(tokens)
         spans = self._soften(
             tokens, self._resolve(_non_overlapping(list(self._candidates(folded))))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +37,7 @@ from home_assistant_intents import get_intents, get_languages
 from edge_runtime.home import Entity, Home
 from edge_runtime.messages import Intent, SlotValue, TextRequest
 from edge_runtime.nlu.base import NluContext, NluError, register_tier
+from edge_runtime.nlu.words import language_resources
 
 log = logging.getLogger(__name__)
 
@@ -192,32 +193,45 @@ class RulesTier:
         self.intent_names = frozenset(self.matcher.intents.intents)
         self.node_id = node_id
         self.zone_names = home.zone_names
+        self.trailing_words = language_resources(language).trailing_words
         self.matcher.compile_all()
 
     def recognize(self, request: TextRequest) -> Intent | None:
         result = self.matcher.match(request.text)
         if result is None:
             return None
-        unknown = unknown_zone(result, self.zone_names)
-        if unknown is not None:
-            log.debug("rules: %r names no place a person can be here", unknown)
+        intent = to_intent(result, RULES_CONFIDENCE, self.name, self.node_id)
+        state = result.entities.get("state")
+        if state is None or not state.is_wildcard:
+            return intent
+        zone = zone_said(state.text_clean, self.zone_names, self.trailing_words)
+        if zone is None:
+            log.debug("rules: %r names no place a person can be here", state.text_clean)
             return None
-        return to_intent(result, RULES_CONFIDENCE, self.name, self.node_id)
+        slots = {**intent.slots, "state": SlotValue(zone, zone)}
+        return dataclasses.replace(intent, slots=slots)
 
 
-def unknown_zone(result: RecognizeResult, zones: frozenset[str]) -> str | None:
-    """The words a `{zone:state}` wildcard took when they name no zone of the home, else None.
+def zone_said(words: str, zones: frozenset[str], trailing: Sequence[tuple[str, ...]]) -> str | None:
+    """The zone of the home that the words of a `{zone:state}` wildcard name, once the words
+    said after it ("right now") are left out; None when they name none.
 
     HA's templates leave the zone a wildcard, which runs to the end of the sentence: "is
     joseph at home right now" asks whether Joseph is in a zone called "home right now", and
     HA answers "no" while he is home. A state only a wildcard can fill is a zone, and the home
-    knows its zones, so such a match is not understood rather than answered wrongly.
+    knows its zones, so words that name none are not understood rather than answered wrongly.
     """
-    state = result.entities.get("state")
-    if state is None or not state.is_wildcard:
-        return None
-    said = state.text_clean.casefold()
-    return None if said in zones else said
+    said = words.casefold().split()
+    while said:
+        if " ".join(said) in zones:
+            return " ".join(said)
+        tail = next(
+            (t for t in trailing if len(t) < len(said) and tuple(said[-len(t) :]) == t), None
+        )
+        if tail is None:
+            return None
+        said = said[: -len(tail)]
+    return None
 
 
 @register_tier("rules")

@@ -35,6 +35,8 @@ class LanguageResources:
     phrases: dict[str, str]
     noun_folds: dict[str, str]
     fillers: frozenset[str]
+    trailing_words: tuple[tuple[str, ...], ...]
+    """Phrases said after what a question asks about ("right now"), longest first."""
     placeholders: dict[str, str]
     negations: frozenset[str]
     units_of: dict[str, str]
@@ -86,6 +88,16 @@ def language_resources(language: str) -> LanguageResources:
         phrases=dict(data.get("phrases") or {}),
         noun_folds={w: c for c, ws in (data.get("noun_folds") or {}).items() for w in ws},
         fillers=words("fillers"),
+        trailing_words=tuple(
+            sorted(
+                (
+                    tuple(phrase.split())
+                    for phrase in strings("trailing_words", data.get("trailing_words") or ())
+                ),
+                key=len,
+                reverse=True,
+            )
+        ),
         placeholders=dict(data.get("placeholders") or {}),
         negations=words("negations"),
         units_of={w: u for u, ws in (data.get("units_of") or {}).items() for w in ws},
