@@ -238,13 +238,17 @@ def check_audio(voice: VoiceConfig) -> Check:
 
 
 def check_denoiser(voice: VoiceConfig) -> Check:
-    """RNNoise, which speech heard in noise goes through (pocketsphinx's `denoise`)."""
-    if not voice.enabled:
-        return Check("denoiser", "ok", "voice is off (voice.enabled: false)")
+    """RNNoise, which speech heard in noise goes through (pocketsphinx's `denoise`): a missing
+    library is a warning where the engine goes on without it (`auto`), a failure where it
+    would refuse to start (`always`)."""
+    mode = voice.stt_options.get("denoise", "auto")
+    if not voice.enabled or mode in ("off", False):
+        return Check("denoiser", "ok", "not used (voice off, or voice.stt_options.denoise: off)")
     try:
         NoiseSuppressor()
     except DenoiseError as exc:
-        return Check("denoiser", "warn", f"{exc}; speech in noise is heard less well", INSTALL_HINT)
+        status: Status = "fail" if mode == "always" else "warn"
+        return Check("denoiser", status, f"{exc}; speech in noise is heard less well", INSTALL_HINT)
     return Check("denoiser", "ok", f"RNNoise from {library_path()}")
 
 

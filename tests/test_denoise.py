@@ -6,6 +6,7 @@ is one it must get right every time.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,18 @@ def test_a_bad_denoise_setting_is_refused_naming_the_choices(tmp_path: Path) -> 
     )
     with pytest.raises(SttError, match="denoise='yes': give one of auto, always, off"):
         PocketsphinxEngine(context)
+
+
+def test_a_bare_yaml_off_turns_suppression_off(tmp_path: Path) -> None:
+    """YAML reads `denoise: off` as false."""
+    context = SttContext(
+        load_home(EVAL_FIXTURES), "en", cache_dir=tmp_path, options={"denoise": False}
+    )
+    engine = PocketsphinxEngine(context)
+    assert (engine.denoise, engine.suppressor) == ("off", None)
+
+
+def test_a_library_that_is_not_rnnoise_is_refused(tmp_path: Path) -> None:
+    libc = Path("/lib") / f"{os.uname().machine}-linux-gnu" / "libc.so.6"
+    with pytest.raises(DenoiseError, match="is not RNNoise's library"):
+        NoiseSuppressor(libc)

@@ -18,7 +18,8 @@ import yaml
 from conftest import REPO, TIMEOUT_S, Broker, free_port, mosquitto_binary, wait_for_port
 from test_catalog import copy_models, flip_one_weight_byte
 
-from edge_runtime.doctor import check_memory
+from edge_runtime.config import VoiceConfig
+from edge_runtime.doctor import check_denoiser, check_memory
 from edge_runtime.profiles import MachineFacts, load_profiles, select_profile
 
 DEMO_HOME = REPO / "edge_runtime" / "data" / "home.yaml"
@@ -208,3 +209,10 @@ def test_a_profile_larger_than_the_machine_fails_the_memory_check() -> None:
     check = check_memory(selection, small_machine, None)
     assert check.status == "fail"
     assert check.detail == "this machine has 1024 MB of RAM; jetson-orin-nano may use 2500 MB"
+
+
+@pytest.mark.parametrize(("denoise", "status"), [("off", "ok"), (False, "ok"), ("always", "ok")])
+def test_the_denoiser_check_follows_the_denoise_setting(denoise: str | bool, status: str) -> None:
+    check = check_denoiser(VoiceConfig(stt_options={"denoise": denoise}))
+    assert check.status == status
+    assert ("not used" in check.detail) is (denoise != "always")

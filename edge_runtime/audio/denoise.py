@@ -33,6 +33,8 @@ NOISY_BELOW_DB = 20.0
 """An utterance whose SNR is below this is cleaned. White noise at 10 dB under the speech
 measures 11-16 dB; a command in a quiet room, 40 dB or more (the quiet frames are the
 microphone's own floor)."""
+FUNCTIONS = ("create", "destroy", "process_frame", "get_frame_size")
+"""What this module calls in the library (each `rnnoise_<name>`)."""
 INSTALL_HINT = "pip install --no-deps pyrnnoise==0.4.5 (script/bootstrap does)"
 
 
@@ -82,6 +84,8 @@ class NoiseSuppressor:
             lib = ctypes.CDLL(str(path))
         except OSError as exc:
             raise DenoiseError(f"cannot load {path}: {exc}; {INSTALL_HINT}") from exc
+        if not all(hasattr(lib, f"rnnoise_{f}") for f in FUNCTIONS):
+            raise DenoiseError(f"{path} is not RNNoise's library; {INSTALL_HINT}")
         lib.rnnoise_create.argtypes = [ctypes.c_void_p]
         lib.rnnoise_create.restype = ctypes.c_void_p
         lib.rnnoise_destroy.argtypes = [ctypes.c_void_p]

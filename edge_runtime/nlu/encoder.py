@@ -262,7 +262,7 @@ def says_what_was_said(intents: Sequence[Intent], reading: Reading, home: Home) 
         if span.kind not in HOME_KINDS or span.soft:
             continue
         said = {p.value.casefold() for p in (span.phrase, *span.rivals)}
-        if not said & values and not (span.kind == "name" and _acts_on(intents, said, home)):
+        if not said & values and not _acts_on(intents, span, home):
             return False
     written = {
         float(slot.value)
@@ -272,12 +272,13 @@ def says_what_was_said(intents: Sequence[Intent], reading: Reading, home: Home) 
     return written == {number for n in reading.numbers if (number := _number(n)) is not None}
 
 
-def _acts_on(intents: Sequence[Intent], names: set[str], home: Home) -> bool:
-    """One of the intents picks out exactly the entities with one of these names."""
-    named = frozenset(e.id for e in home.entities if e.is_exposed and e.name.casefold() in names)
-    return bool(named) and any(
-        targeted_entities(home, i.name, i.slot_values()) == named for i in intents
-    )
+def _acts_on(intents: Sequence[Intent], span: Span, home: Home) -> bool:
+    """One of the intents picks out exactly the one entity the span names (an ambiguous span
+    names no one entity)."""
+    if span.kind != "name" or span.rivals or not span.phrase.key:
+        return False
+    named = frozenset({span.phrase.key})
+    return any(targeted_entities(home, i.name, i.slot_values()) == named for i in intents)
 
 
 def _number(said: str) -> float | None:

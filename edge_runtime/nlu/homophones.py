@@ -4,9 +4,11 @@
 Open-vocabulary speech to text (and people typing in a hurry) spell a word they do not know
 as one they do. Where a word, or two words together, are pronounced exactly as a word of the
 home's names (CMU pronouncing dictionary, which the pocketsphinx wheel ships), and are not
-themselves words the templates or the home use, they are read as that name word. Only names
-are reached this way, never the words of a command: "paws the tv" stays unread, and "for"
-never becomes "four" (a word the templates use is never replaced). Without the dictionary
+themselves words the templates or the home use, they are read as that name word. The encoder
+builds a second rewriter over the templates' command words (numbers left out) and reads a
+sentence with it only when the sentence as written gave nothing: "paws the tv" then pauses the
+TV, while "whether" stays "whether" wherever it makes sense as written. A word the templates
+use is never replaced: "for" never becomes "four". Without the dictionary
 (another language, no pocketsphinx) nothing is rewritten.
 """
 

@@ -208,7 +208,8 @@ class RulesTier:
         if zone is None:
             log.debug("rules: %r names no place a person can be here", state.text_clean)
             return None
-        slots = {**intent.slots, "state": SlotValue(zone, zone)}
+        said = " ".join(state.text_clean.split()[: len(zone.split())])
+        slots = {**intent.slots, "state": SlotValue(said, said)}
         return dataclasses.replace(intent, slots=slots)
 
 

@@ -418,6 +418,9 @@ def _passes(value: Any) -> int:
 
 
 def _denoise_mode(value: Any) -> str:
+    """YAML reads a bare `off` (or `no`) as false: that is `off`, and true is `auto`."""
+    if isinstance(value, bool):
+        return "auto" if value else "off"
     if value not in DENOISE_MODES:
         raise SttError(
             f"pocketsphinx option denoise={value!r}: give one of {', '.join(DENOISE_MODES)}"
