@@ -291,13 +291,7 @@ def _number(said: str) -> float | None:
 def _vocabulary(examples: examples_module.ExampleIndex, lexicon: Lexicon) -> frozenset[str]:
     """Every word the templates, the home and the language's word lists use."""
     res = lexicon.res
-    words = {
-        word
-        for groups in examples.by_intent.values()
-        for group in groups.values()
-        for example in group
-        for word in example.words
-    }
+    words = set(_template_words(examples))
     words |= set(lexicon.name_vocabulary) | set(res.units) | set(res.tens)
     for known in (res.fillers, res.stop_words, res.generic_words, res.unit_words, res.negations):
         words |= known
@@ -309,13 +303,17 @@ def _command_words(examples: examples_module.ExampleIndex, lexicon: Lexicon) -> 
     """The words of the templates' commands that a word sounding the same may stand for
     ("paws the tv"), numbers left out: "fore" must never become a number."""
     numbers = set(lexicon.res.units) | set(lexicon.res.tens) | lexicon.res.hundred
-    return frozenset(
+    return frozenset(w for w in _template_words(examples) if w.isalpha() and w not in numbers)
+
+
+def _template_words(examples: examples_module.ExampleIndex) -> Iterable[str]:
+    """Every word of the examples drawn from the templates."""
+    return (
         word
         for groups in examples.by_intent.values()
         for group in groups.values()
         for example in group
         for word in example.words
-        if word.isalpha() and word not in numbers
     )
 
 
