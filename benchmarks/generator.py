@@ -640,7 +640,10 @@ def targets(
         nb.Target(
             f"paraphrases, cascade+generator: full >= {PARA_FULL_MIN:.0f} %, wrong <= "
             f"{PARA_WRONG_MAX:.0f} %",
-            f"full {para.full_pct:.1f} %, wrong {para.wrong_pct:.1f} %",
+            # two decimals: 170 of 179 is 94.97 %, which one decimal shows as 95.0
+            f"full {para.full_pct:.2f} % ({round(para.full_pct * para.sentences / 100)} of "
+            f"{para.sentences}), wrong "
+            f"{para.wrong_pct:.1f} %",
             para.full_pct >= PARA_FULL_MIN and para.wrong_pct <= PARA_WRONG_MAX,
         ),
         nb.Target(

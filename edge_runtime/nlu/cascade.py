@@ -87,8 +87,12 @@ class Cascade:
                 continue
             if len(intents) > 1 and self._covered(request, intents):
                 return tuple(intents)
-            if len(intents) == 1 and single is None and self._seconded(request, intents[0], heard):
-                return tuple(intents)
+            if len(intents) == 1 and single is None:
+                if self._seconded(request, intents[0], heard):
+                    return tuple(intents)
+                backed = self._backed(request, intents[0], heard)
+                if backed is not None:
+                    return (backed,)
         return (single,) if single else ()
 
     def _seconded(self, request: TextRequest, intent: Intent, heard: list[Intent]) -> bool:
@@ -106,6 +110,22 @@ class Cascade:
             return True
         log.debug("generator: %s is not seconded by any other tier", intent.name)
         return False
+
+    def _backed(self, request: TextRequest, intent: Intent, heard: list[Intent]) -> Intent | None:
+        """An unsure answer of another tier that the generator's confident one backs: the same
+        intent, every slot the generator filled filled too, and everything the sentence names
+        named ("can you get rover to vacuum the office": the encoder, unsure, read Rover and
+        the office; the generator, sure, the office alone). Two models read the intent; the
+        slots are the ones that leave nothing out. Its confidence is the generator's."""
+        for other in heard:
+            if (
+                other.name == intent.name
+                and set(intent.slots) <= set(other.slots)
+                and self._covered(request, [other])
+            ):
+                log.debug("generator: %s backs the %s tier's reading", intent.name, other.tier)
+                return dataclasses.replace(other, confidence=intent.confidence)
+        return None
 
     def _covered(self, request: TextRequest, intents: list[Intent]) -> bool:
         """Several commands stand only where they leave out nothing the sentence names (a
