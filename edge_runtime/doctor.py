@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from edge_runtime.audio.denoise import INSTALL_HINT, DenoiseError, NoiseSuppressor, library_path
+from edge_runtime.audio.denoise import (
+    INSTALL_HINT,
+    DenoiseError,
+    NoiseSuppressor,
+    denoise_mode,
+    library_path,
+)
 from edge_runtime.audio.format import AudioError
 from edge_runtime.audio.sources import find_input_device, input_devices
 from edge_runtime.config import NodeConfig, VoiceConfig, load_config
@@ -241,8 +247,11 @@ def check_denoiser(voice: VoiceConfig) -> Check:
     """RNNoise, which speech heard in noise goes through (pocketsphinx's `denoise`): a missing
     library is a warning where the engine goes on without it (`auto`), a failure where it
     would refuse to start (`always`)."""
-    mode = voice.stt_options.get("denoise", "auto")
-    if not voice.enabled or mode in ("off", False):
+    try:
+        mode = denoise_mode(voice.stt_options.get("denoise", "auto"))
+    except ValueError as exc:
+        return Check("denoiser", "fail", f"voice.stt_options.{exc}", "set one of the choices")
+    if not voice.enabled or mode == "off":
         return Check("denoiser", "ok", "not used (voice off, or voice.stt_options.denoise: off)")
     try:
         NoiseSuppressor()

@@ -216,3 +216,11 @@ def test_the_denoiser_check_follows_the_denoise_setting(denoise: str | bool, sta
     check = check_denoiser(VoiceConfig(stt_options={"denoise": denoise}))
     assert check.status == status
     assert ("not used" in check.detail) is (denoise != "always")
+
+
+def test_a_bad_denoise_setting_fails_the_denoiser_check_naming_the_choices() -> None:
+    check = check_denoiser(VoiceConfig(stt_options={"denoise": "yes"}))
+    assert (check.status, check.detail) == (
+        "fail",
+        "voice.stt_options.denoise='yes': give one of auto, always, off",
+    )

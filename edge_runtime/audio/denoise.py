@@ -38,8 +38,23 @@ FUNCTIONS = ("create", "destroy", "process_frame", "get_frame_size")
 INSTALL_HINT = "pip install --no-deps pyrnnoise==0.4.5 (script/bootstrap does)"
 
 
+MODES = ("auto", "always", "off")
+"""The `denoise` setting: RNNoise on an utterance spoken in noise (`auto`, the default), on
+every utterance, or never."""
+
+
 class DenoiseError(RuntimeError):
     """The noise suppressor cannot run here; the message says how to get it."""
+
+
+def denoise_mode(value: object) -> str:
+    """The `denoise` setting as one of `MODES`. YAML reads a bare `off` (or `no`) as false:
+    that is `off`, and true is `auto`. Anything else is a ValueError naming the choices."""
+    if isinstance(value, bool):
+        return "auto" if value else "off"
+    if value not in MODES:
+        raise ValueError(f"denoise={value!r}: give one of {', '.join(MODES)}")
+    return str(value)
 
 
 def snr_db(pcm: bytes) -> float:

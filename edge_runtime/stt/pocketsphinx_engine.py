@@ -32,7 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.audio.denoise import DenoiseError, NoiseSuppressor, needs_cleaning
+from edge_runtime.audio.denoise import (
+    DenoiseError,
+    NoiseSuppressor,
+    denoise_mode,
+    needs_cleaning,
+)
 from edge_runtime.audio.pitch import median_pitch_hz
 from edge_runtime.stt.base import SttContext, SttError, Transcript, register_engine
 from edge_runtime.stt.grammar import Grammar, load_or_build_grammar
@@ -81,9 +86,6 @@ against 9 in one espeak-ng voice), with as many wrong ones (benchmarks/voice.py)
 ENGINE_SETTINGS = frozenset(
     ("denoise", "rejection", "garbage_enter", "garbage_edges", "warps", "warp_passes")
 )
-DENOISE_MODES = ("auto", "always", "off")
-"""`denoise`: RNNoise on an utterance spoken in noise (`auto`, the default: see
-`edge_runtime.audio.denoise`), on every utterance, or never."""
 DEFAULT_WARPS = (1.0, 1.2, 0.9)
 """Vocal-tract length normalisation: the factors an utterance may be decoded with, the one
 nearest to what its pitch suggests first (`warp_order`), the others only with `warp_passes`
@@ -418,14 +420,10 @@ def _passes(value: Any) -> int:
 
 
 def _denoise_mode(value: Any) -> str:
-    """YAML reads a bare `off` (or `no`) as false: that is `off`, and true is `auto`."""
-    if isinstance(value, bool):
-        return "auto" if value else "off"
-    if value not in DENOISE_MODES:
-        raise SttError(
-            f"pocketsphinx option denoise={value!r}: give one of {', '.join(DENOISE_MODES)}"
-        )
-    return str(value)
+    try:
+        return denoise_mode(value)
+    except ValueError as exc:
+        raise SttError(f"pocketsphinx option {exc}") from exc
 
 
 def _suppressor(mode: str) -> NoiseSuppressor | None:
