@@ -39,6 +39,11 @@ PARAPHRASES: list[tuple[str, str, dict[str, Any]]] = [
         {"name": "Bedside Lamp", "brightness": 30},
     ),
     ("put milk on the shopping list", "HassShoppingListAddItem", {"item": "milk"}),
+    (
+        "bump the heat up to 70",
+        "HassClimateSetTemperature",
+        {"temperature": 70, "area": "Living Room"},
+    ),
 ]
 
 
@@ -59,6 +64,7 @@ def test_a_paraphrase_the_templates_do_not_list_is_understood_with_home_assistan
     [
         "don't unlock the front door",  # a negation
         "never turn on the garage light",
+        "i already added milk to the shopping list",  # done: a report, not a request
         "turn on the sauna",  # a device the home does not have
         "what is the capital of france",  # not about the home
         "set the bedside lamp to -5 percent",  # a minus no template takes, never 5 percent

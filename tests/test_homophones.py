@@ -68,6 +68,18 @@ def test_one_word_or_two_become_the_name_word_they_sound_like(
     assert homophones.rewrite(["the", "guessed", "room"]) == ["the", "guest", "room"]
 
 
+def test_a_t_or_d_between_vowels_sounds_the_same_either_way(
+    pronounced: dict[str, list[str]],
+) -> None:
+    homophones = Homophones.build({"sliding", "metal"}, frozenset({"lock", "the"}), pronounced)
+    assert homophones.rewrite(["lock", "the", "slighting", "doors"]) == [
+        *("lock", "the", "sliding", "doors")
+    ]
+    assert homophones.rewrite(["medal"]) == ["metal"]
+    # only between vowels: "slider" is no flap away from anything, "sliding" stays itself
+    assert homophones.rewrite(["slider", "sliding"]) == ["slider", "sliding"]
+
+
 def test_a_word_the_templates_use_is_never_replaced(pronounced: dict[str, list[str]]) -> None:
     homophones = Homophones.build(
         {"four", "pause"}, frozenset({"for", "set", "a", "timer"}), pronounced

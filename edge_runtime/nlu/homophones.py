@@ -1,10 +1,13 @@
 """A name of the home heard as words that sound the same: "the sealing fan" is the Ceiling Fan,
-"start row ver" starts Rover, "the guessed room" is the Guest Room.
+"start row ver" starts Rover, "the guessed room" is the Guest Room, "the slighting doors" are
+the Sliding Doors.
 
 Open-vocabulary speech to text (and people typing in a hurry) spell a word they do not know
 as one they do. Where a word, or two words together, are pronounced exactly as a word of the
 home's names (CMU pronouncing dictionary, which the pocketsphinx wheel ships), and are not
-themselves words the templates or the home use, they are read as that name word. The encoder
+themselves words the templates or the home use, they are read as that name word. American
+English says a t or d between vowels as the same flap ("writing" and "riding", "latter" and
+"ladder"), so a name word sounds the same with either there. The encoder
 builds a second rewriter over the templates' command words (numbers left out) and reads a
 sentence with it only when the sentence as written gave nothing: "paws the tv" then pauses the
 TV, while "whether" stays "whether" wherever it makes sense as written. A word the templates
@@ -35,7 +38,13 @@ MIN_TARGET_LETTERS = 3
 MIN_PART_PHONES = 2
 """Each of two words that make one name word has this many phones at least: shorter ones
 ("a", "the") fit inside too many names."""
-FORMAT = 1
+VOWELS = frozenset(
+    ["AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"]
+)
+"""Of the dictionary's phone set (ARPAbet, no stress marks)."""
+FLAPPED = {"T": "D", "D": "T"}
+"""Between two vowels both are the one flap of American English: either spelling fits."""
+FORMAT = 2
 """Of the cache file; a change of what is stored changes it."""
 _VARIANT = re.compile(r"\(\d+\)$")
 _WORD = re.compile(r"^[a-z][a-z']*$")
@@ -78,8 +87,9 @@ class Homophones:
         targets = frozenset(t for t in targets if len(t) >= MIN_TARGET_LETTERS)
         sounds: dict[str, set[str]] = {}
         for target in targets:
-            for phones in pronounced.get(target, ()):
-                sounds.setdefault(phones, set()).add(target)
+            for said in pronounced.get(target, ()):
+                for phones in flapped(said):
+                    sounds.setdefault(phones, set()).add(target)
         unique = {phones: next(iter(ts)) for phones, ts in sounds.items() if len(ts) == 1}
         single: dict[str, str] = {}
         by_sound: dict[str, list[str]] = {}
@@ -134,6 +144,16 @@ class Homophones:
         if out != list(tokens):
             log.debug("homophones: %s -> %s", " ".join(tokens), " ".join(out))
         return out
+
+
+def flapped(phones: str) -> set[str]:
+    """`phones` and every way of saying it with a t or d between vowels as the other."""
+    said = phones.split()
+    variants = [said]
+    for i in range(1, len(said) - 1):
+        if said[i] in FLAPPED and said[i - 1] in VOWELS and said[i + 1] in VOWELS:
+            variants += [[*v[:i], FLAPPED[v[i]], *v[i + 1 :]] for v in variants]
+    return {" ".join(v) for v in variants}
 
 
 def _splits(phones: list[str], by_sound: dict[str, list[str]]) -> Iterable[tuple[str, str]]:
