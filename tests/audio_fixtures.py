@@ -27,7 +27,10 @@ def speak(text: str, path: Path, voice: str = "en-us", speed: int = 160) -> Path
 def add_noise(src: Path, dst: Path, snr_db: float) -> Path:
     """Mix white noise into `src` at `snr_db` (whole-file RMS of the signal against the noise's).
 
-    The noise has the rate, channels and length of `src`; `dst` has the format of `src`.
+    The noise has the rate, channels and length of `src`; `dst` has the format of `src`. It is
+    repeatable (sox -R): the same file gets the same noise, so a test's outcome does not depend
+    on the draw. How often speech in noise is heard right or wrong is a rate, measured over
+    many utterances by benchmarks/voice.py.
     """
     signal_rms = _rms(src)
     if signal_rms == 0.0:
@@ -37,7 +40,7 @@ def add_noise(src: Path, dst: Path, snr_db: float) -> Path:
     try:
         synth = ("synth", f"{length}s", "whitenoise", "vol", "0.25")
         # The rate goes before -n: synth counts samples at its input's rate.
-        sox("-r", rate, "-c", channels, "-n", "-b", "16", noise, *synth)
+        sox("-R", "-r", rate, "-c", channels, "-n", "-b", "16", noise, *synth)
         gain = signal_rms / 10 ** (snr_db / 20) / _rms(noise)
         sox("-D", "-m", "-v", "1", src, "-v", f"{gain:.6f}", noise, dst)
     finally:

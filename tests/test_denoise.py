@@ -81,6 +81,25 @@ def test_each_utterance_starts_with_a_fresh_network(
     assert suppressor.suppress(b"") == b""
 
 
+def test_cleaning_as_the_audio_comes_gives_what_cleaning_at_the_end_gives(
+    lamp: bytes, suppressor: NoiseSuppressor
+) -> None:
+    """Sample for sample, but for the last few milliseconds (still inside the resamplers and
+    the network when asked for, cleaned afresh), and the stream goes on after."""
+    noisy = utterance(lamp, 10.0).tobytes()
+    half = len(noisy) // 4 * 2
+    stream = suppressor.stream()
+    for start in range(0, half, 1024):
+        stream.feed(noisy[start : min(start + 1024, half)])
+    early = stream.cleaned(noisy[:half])
+    stream.feed(noisy[half:])
+    late = stream.cleaned(noisy)
+    tail = 2 * 1600  # bytes of the last 100 ms
+    assert len(early) == half and len(late) == len(noisy)
+    assert early[:-tail] == suppressor.suppress(noisy[:half])[:-tail]
+    assert late[:-tail] == suppressor.suppress(noisy)[:-tail]
+
+
 def test_a_missing_library_is_an_error_that_says_how_to_install_it(tmp_path: Path) -> None:
     with pytest.raises(DenoiseError, match="pip install --no-deps pyrnnoise"):
         NoiseSuppressor(tmp_path / "librnnoise.so")
@@ -124,12 +143,12 @@ def test_a_library_that_is_not_rnnoise_is_refused(tmp_path: Path) -> None:
         NoiseSuppressor(libc)
 
 
-def test_speech_in_milder_noise_is_decoded_as_heard(tmp_path: Path) -> None:
-    """White noise 10 dB under the whole file's RMS, pads included, is milder than under the
-    speech's: pocketsphinx hears it right alone, and RNNoise there once made a wrong intent
-    ("turn on the bedroom lamp" as "are there all the bedroom lamp off")."""
+def test_noise_is_cleaned_up_to_where_rnnoise_stops_helping(tmp_path: Path) -> None:
+    """White noise 10 dB under the whole file's RMS, pads included (about 13 dB under the
+    speech), is cleaned: on the voice benchmark's commands RNNoise heard more there and acted
+    wrongly less often. 30 dB under it, pocketsphinx hears better alone."""
     clean = speak("turn on the bedroom lamp", tmp_path / "lamp.wav")
-    for i in range(3):
-        noisy = read_wav(add_noise(clean, tmp_path / f"noisy-{i}.wav", snr_db=10))
-        assert 15 < snr_db(noisy) < 20
-        assert not needs_cleaning(noisy)
+    noisy = read_wav(add_noise(clean, tmp_path / "noisy.wav", snr_db=10))
+    mild = read_wav(add_noise(clean, tmp_path / "mild.wav", snr_db=30))
+    assert needs_cleaning(noisy)
+    assert not needs_cleaning(mild)

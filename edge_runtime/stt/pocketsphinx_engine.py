@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.audio.denoise import (
+    CleaningStream,
     DenoiseError,
     NoiseSuppressor,
     denoise_mode,
@@ -75,7 +76,7 @@ DEFAULT_REJECTION = 0.01
 DECODER_SETTINGS = frozenset(
     (
         *("beam", "wbeam", "pbeam", "maxhmmpf", "lw", "wip", "pip", "silprob", "fillprob"),
-        *("topn", "fsgusefiller", "remove_noise"),
+        *("topn", "ds", "fsgusefiller", "remove_noise"),
     )
 )
 """pocketsphinx decoder settings `voice.stt_options` may set (its own names and meanings)."""
@@ -285,11 +286,16 @@ class PocketsphinxEngine:
         """Is `text` a whole sentence of the grammar (not a search that stopped part-way)?"""
         return bool(self._fsg.accept(text))
 
-    def cleaned(self, pcm: bytes) -> bytes:
-        """The utterance with RNNoise's noise suppression where `denoise` asks for it."""
-        if self.suppressor is None or (self.denoise == "auto" and not needs_cleaning(pcm)):
+    def wants_cleaning(self, pcm: bytes) -> bool:
+        """Does `denoise` ask for RNNoise on this audio?"""
+        return self.suppressor is not None and (self.denoise == "always" or needs_cleaning(pcm))
+
+    def cleaned(self, pcm: bytes, stream: CleaningStream | None = None) -> bytes:
+        """The utterance with RNNoise's noise suppression where `denoise` asks for it; from
+        `stream` when one has cleaned it as it came."""
+        if self.suppressor is None or not self.wants_cleaning(pcm):
             return pcm
-        return self.suppressor.suppress(pcm)
+        return stream.cleaned(pcm) if stream is not None else self.suppressor.suppress(pcm)
 
     def _take(self) -> Any:
         with self._lock:
@@ -322,9 +328,27 @@ class PocketsphinxDecoding:
         self.engine = engine
         self.audio = bytearray()
         self._early: Transcript | None = None
+        self._cleaning: CleaningStream | None = None
+        self._cleaned_to = 0
+        """Bytes of `audio` fed to `_cleaning`."""
 
     def feed(self, pcm: bytes) -> None:
         self.audio += pcm
+        if self._early is None:  # after a pause, only speech that resumes needs it
+            self._clean_as_it_comes()
+
+    def _clean_as_it_comes(self) -> None:
+        """Once the utterance so far reads as spoken in noise, RNNoise runs on it as it
+        arrives, so the pass at the pause does not wait for it (the end-pointer's pre-roll
+        tells the noise at once). Whether the cleaned audio is decoded is decided on the whole
+        utterance, as before."""
+        if self._cleaning is None:
+            suppressor = self.engine.suppressor
+            if suppressor is None or not self.engine.wants_cleaning(bytes(self.audio)):
+                return
+            self._cleaning = suppressor.stream()
+        self._cleaning.feed(bytes(self.audio[self._cleaned_to :]))
+        self._cleaned_to = len(self.audio)
 
     def partial(self) -> str:
         return ""  # nothing is decoded before a pause (see the class docstring)
@@ -334,6 +358,7 @@ class PocketsphinxDecoding:
 
     def resume(self) -> None:
         self._early = None
+        self._clean_as_it_comes()
 
     def finish(self) -> Transcript:
         return self._early or self._decode()
@@ -344,7 +369,7 @@ class PocketsphinxDecoding:
         only changes how the spectrum is read: what it yields is judged like any transcript
         (grammar, garbage loop)."""
         started = time.monotonic()
-        said = self.engine.cleaned(bytes(self.audio))
+        said = self.engine.cleaned(bytes(self.audio), self._cleaning)
         audio = prepare(said)
         likely = warp_order(self.engine.warps, median_pitch_hz(said))
         decoder = self.engine._take()
