@@ -152,8 +152,8 @@ class NoiseSuppressor:
 class CleaningStream:
     """RNNoise over one utterance as it arrives: the same network, resamplers and delay as
     `NoiseSuppressor.suppress`, run chunk by chunk (soxr's streams give what its one-shot
-    resampling gives). Cleaning takes 0.05 to 0.08 of the audio's length; done at the end it
-    delayed the transcript, done as the audio comes it costs the listener nothing then."""
+    resampling gives). Cleaning takes 0.06 to 0.09 of the audio's length here; done at the end
+    it delayed the transcript, done as the audio comes it costs the listener nothing then."""
 
     def __init__(self, suppressor: NoiseSuppressor) -> None:
         self._suppressor = suppressor

@@ -290,8 +290,8 @@ class PocketsphinxEngine:
         return bool(self._fsg.accept(text))
 
     def wants_cleaning(self, pcm: bytes) -> bool:
-        """Does `denoise` ask for RNNoise on this audio?"""
-        return self.suppressor is not None and (self.denoise == "always" or needs_cleaning(pcm))
+        """Does `denoise` ask for RNNoise on this audio (where RNNoise is here)?"""
+        return self.denoise == "always" or needs_cleaning(pcm)
 
     def cleaned(self, pcm: bytes, stream: CleaningStream | None = None) -> bytes:
         """The utterance with RNNoise's noise suppression where `denoise` asks for it; from
@@ -348,15 +348,18 @@ class PocketsphinxDecoding:
         tells the noise at once). Whether the cleaned audio is decoded is decided on the whole
         utterance, as before."""
         if self._cleaning is None:
-            suppressor = self.engine.suppressor
-            if suppressor is None or 0 < len(self.audio) - self._checked_at < NOISE_CHECK_BYTES:
+            if self.engine.suppressor is None or not self._reads_noisy():
                 return
-            self._checked_at = len(self.audio)
-            if not self.engine.wants_cleaning(bytes(self.audio)):
-                return
-            self._cleaning = suppressor.stream()
+            self._cleaning = self.engine.suppressor.stream()
         self._cleaning.feed(bytes(self.audio[self._cleaned_to :]))
         self._cleaned_to = len(self.audio)
+
+    def _reads_noisy(self) -> bool:
+        """The utterance's noise, read at its start and every `NOISE_CHECK_BYTES` after."""
+        if self._checked_at and len(self.audio) - self._checked_at < NOISE_CHECK_BYTES:
+            return False
+        self._checked_at = len(self.audio)
+        return self.engine.wants_cleaning(bytes(self.audio))
 
     def partial(self) -> str:
         return ""  # nothing is decoded before a pause (see the class docstring)
