@@ -32,12 +32,15 @@ from edge_runtime.audio.vad import (
     EndpointConfig,
     Endpointer,
     EndpointEvent,
+    SileroOnnxDetector,
     SpeechAudio,
+    SpeechDetector,
     SpeechEnded,
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
     load_detector,
+    silero_onnx_path,
 )
 from edge_runtime.stt.pocketsphinx_engine import HIGH_VOICE_HZ
 
@@ -381,9 +384,12 @@ def test_a_malformed_satellite_payload_is_refused_with_a_clear_message(
 
 
 def endpoint(
-    stream: bytes, config: EndpointConfig | None = None, chunk_bytes: int = 4000
+    stream: bytes,
+    config: EndpointConfig | None = None,
+    chunk_bytes: int = 4000,
+    detector: SpeechDetector | None = None,
 ) -> list[EndpointEvent]:
-    endpointer = Endpointer(load_detector(), config)
+    endpointer = Endpointer(detector or load_detector(), config)
     events: list[EndpointEvent] = []
     for start in range(0, len(stream), chunk_bytes):
         events += endpointer.feed(stream[start : start + chunk_bytes])
@@ -517,8 +523,32 @@ def joined_audio(events: list[EndpointEvent]) -> list[bytes]:
     return utterances
 
 
+def test_silero_runs_from_its_onnx_model_where_bootstrap_installed_it() -> None:
+    """script/bootstrap installs the `silero-vad` wheel's model: the fast build is the one used."""
+    assert silero_onnx_path() is not None
+    assert isinstance(load_detector(), SileroOnnxDetector)
+
+
+def test_the_onnx_and_ggml_builds_of_silero_mark_the_same_speech(speech: Speech) -> None:
+    """Two runtimes of one network: the frames each calls speech agree, and so do the marks."""
+    stream = silence(1.0) + speech.first + silence(1.0) + speech.second + silence(1.0)
+    onnx, ggml = load_detector("silero"), load_detector("silero-ggml")
+    frames = [stream[i : i + 1024] for i in range(0, len(stream) - 1023, 1024)]
+    voiced = np.array([[d.probability(f) >= 0.5 for d in (onnx, ggml)] for f in frames])
+    assert voiced[:, 0].sum() > len(frames) / 3  # speech found at all
+    assert np.mean(voiced[:, 0] == voiced[:, 1]) > 0.97
+    onnx.reset()
+    ggml.reset()
+    marks_of = [marks(endpoint(stream, detector=d)) for d in (onnx, ggml)]
+    assert [type(m) for m in marks_of[0]] == [type(m) for m in marks_of[1]]
+    for one, other in zip(*marks_of, strict=True):
+        assert one.at_s == pytest.approx(other.at_s, abs=0.1)
+
+
 def test_an_unknown_detector_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(AudioError, match=r"unknown speech detector 'webrtc' \(known: silero\)"):
+    with pytest.raises(
+        AudioError, match=r"unknown speech detector 'webrtc' \(known: silero, silero-ggml\)"
+    ):
         load_detector("webrtc")
 
 

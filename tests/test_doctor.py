@@ -19,7 +19,7 @@ from conftest import REPO, TIMEOUT_S, Broker, free_port, mosquitto_binary, wait_
 from test_catalog import copy_models, flip_one_weight_byte
 
 from edge_runtime.config import VoiceConfig
-from edge_runtime.doctor import check_denoiser, check_memory
+from edge_runtime.doctor import check_denoiser, check_memory, check_vad
 from edge_runtime.profiles import MachineFacts, load_profiles, select_profile
 
 DEMO_HOME = REPO / "edge_runtime" / "data" / "home.yaml"
@@ -224,3 +224,10 @@ def test_a_bad_denoise_setting_fails_the_denoiser_check_naming_the_choices() -> 
         "fail",
         "voice.stt_options.denoise='yes': give one of auto, always, off",
     )
+
+
+def test_the_vad_check_names_the_onnx_model_it_runs() -> None:
+    check = check_vad(VoiceConfig())
+    assert check.status == "ok"
+    assert "silero_vad_16k_op15.onnx (onnxruntime)" in check.detail
+    assert check_vad(VoiceConfig(enabled=False)).detail == "not used (voice.enabled: false)"
