@@ -10,7 +10,7 @@ Two things make the grammar say "not understood" instead of guessing:
   phone (`rejection`). Speech that is not a command ("play some jazz", "hello
   how are you") costs less as phones than forced into the nearest command, so
   the garbage path wins and the transcript is rejected. The same phones may
-  also come before or after a command (`garbage_edges`): "don't open the
+  also come before or after a command (`garbage_before`, `garbage_after`): "don't open the
   garage door" is then a command with garbage in front, and rejected, rather
   than "open the garage door";
 - a search that ends outside the grammar's final state (pocketsphinx then
@@ -62,15 +62,24 @@ benchmarks/voice.py heard 1 more clean command and 2 more in noise, but commands
 came through ("switch on" as "each switch on", the female "turn on the" as "turn on lamp");
 below 1e-10 a burst of brown noise came out as "mow", the shortest command of the home
 (tests/test_pocketsphinx.py holds that neither happens)."""
-GARBAGE_EDGES = 1e-24
-"""Weight of phones before or after a command (0 turns it off). Without
-them the garbage loop could only replace a whole utterance, so "don't open the garage door"
-came out as "open the garage door" and "the garage light is broken" as "the garage light to
-zero". With them such sentences end in garbage and are rejected. On 100 espeak-ng commands
-in two voices and 16 non-commands (GARBAGE_ENTER 1e-3 and edges off; then GARBAGE_ENTER
-1e-15 and edges 1e-24): heard right 74 / 75, wrong 4 / 3, non-commands acted on 5 / 0; at
-10 dB SNR 17 / 19 of 50 right, none wrong. Likelier edges reject real commands too (1e-14:
-61 of 100 heard)."""
+GARBAGE_AFTER = 1e-24
+"""Weight of phones after a command (0 turns them off). Without them (or those before, below)
+the garbage loop could only replace a whole utterance, so "don't open the garage door" came
+out as "open the garage door" and "the garage light is broken" as "the garage light to zero".
+With them such sentences end in garbage and are rejected. On 100 espeak-ng commands in two
+voices and 16 non-commands (GARBAGE_ENTER 1e-3 and edges off; then GARBAGE_ENTER 1e-15 and
+both edges 1e-24): heard right 74 / 75, wrong 4 / 3, non-commands acted on 5 / 0; at 10 dB
+SNR 17 / 19 of 50 right, none wrong. Likelier edges reject real commands too (1e-14: 61 of
+100 heard); at 1e-30 "the garage light is broken" became "the garage light to zero percent"."""
+GARBAGE_BEFORE = 1e-33
+"""Weight of phones before a command (0 turns them off). Less likely than those after: at
+1e-24 the loop took a command's first word wherever the acoustic model heard it badly, and the
+command was rejected: the female voice's "set the kitchen brightness to eighty percent" came
+out as the phones "th ih th" and then the rest; in noise, "set" as "dh ae f m". On
+benchmarks/voice.py's sentences (2026-12-07), from 1e-24 to 1e-27, 1e-30, 1e-33 and 1e-40:
+the female voice heard 46, 47, 50, 51 and 51 of 67, noise at 10 dB 51, 53, 54, 54 and 54, with
+no wrong intent more and all 25 non-commands rejected; at 0 three more were wrong ("order a
+pizza for dinner" as "our garage decrease the volume to eight")."""
 DEFAULT_REJECTION = 0.01
 """Weight of each further phone in the garbage loop: higher rejects more (see docs/voice.md)."""
 DECODER_SETTINGS = frozenset(
@@ -85,7 +94,10 @@ DEFAULT_SETTINGS = {"fillprob": 0.01}
 the grammar path can then explain the noise, and twice as many commands are heard (19 of 50
 against 9 in one espeak-ng voice), with as many wrong ones (benchmarks/voice.py)."""
 ENGINE_SETTINGS = frozenset(
-    ("denoise", "rejection", "garbage_enter", "garbage_edges", "warps", "warp_passes")
+    (
+        *("denoise", "rejection", "garbage_enter", "garbage_before", "garbage_after"),
+        *("warps", "warp_passes"),
+    )
 )
 NOISE_CHECK_BYTES = 8_000
 """Audio (0.25 s) between two readings of an utterance's noise while it is spoken: reading it
@@ -204,7 +216,8 @@ class PocketsphinxEngine:
         self.settings = _decoder_settings(context.options)
         self.rejection = float(context.options.get("rejection", DEFAULT_REJECTION))
         self.garbage_enter = float(context.options.get("garbage_enter", GARBAGE_ENTER))
-        self.garbage_edges = float(context.options.get("garbage_edges", GARBAGE_EDGES))
+        self.garbage_before = float(context.options.get("garbage_before", GARBAGE_BEFORE))
+        self.garbage_after = float(context.options.get("garbage_after", GARBAGE_AFTER))
         self.warps = _warps(context.options.get("warps", DEFAULT_WARPS))
         self.warp_passes = _passes(context.options.get("warp_passes", DEFAULT_WARP_PASSES))
         self.denoise = _denoise_mode(context.options.get("denoise", "auto"))
@@ -267,9 +280,10 @@ class PocketsphinxEngine:
         carried = (1 - self.rejection) / self.rejection**2
         # (entered from, the loop's state, left to, weight of entering): a whole utterance
         loops = [(graph.start, loop, graph.final, self.garbage_enter)]
-        if self.garbage_edges:  # phones before or after a command: "don't" ..., ... "is broken"
-            loops += [(graph.start, loop + 1, graph.start, self.garbage_edges)]
-            loops += [(graph.final, loop + 2, graph.final, self.garbage_edges)]
+        if self.garbage_before:  # phones before a command: "don't" ...
+            loops += [(graph.start, loop + 1, graph.start, self.garbage_before)]
+        if self.garbage_after:  # phones after one: ... "is broken"
+            loops += [(graph.final, loop + 2, graph.final, self.garbage_after)]
         for source, state, target, enter in loops:
             moves += [(source, state, enter * carried), (state, target, 1.0)]
             moves += [
