@@ -96,7 +96,7 @@ against 9 in one espeak-ng voice), with as many wrong ones (benchmarks/voice.py)
 ENGINE_SETTINGS = frozenset(
     (
         *("denoise", "rejection", "garbage_enter", "garbage_before", "garbage_after"),
-        *("warps", "warp_passes"),
+        *("warps", "warp_passes", "warp_cutoff_hz"),
     )
 )
 NOISE_CHECK_BYTES = 8_000
@@ -106,9 +106,21 @@ DEFAULT_WARPS = (1.0, 1.2, 0.9)
 """Vocal-tract length normalisation: the factors an utterance may be decoded with, the one
 nearest to what its pitch suggests first (`warp_order`), the others only with `warp_passes`
 above one. The acoustic model learnt from adult (mostly male) voices; a voice with a shorter
-vocal tract (higher formants) matches it only with its spectrum squeezed (`inverse_linear`
-warp: frequency / factor), and some longer ones with it stretched. See docs/voice.md for
-what each brought."""
+vocal tract (higher formants) matches it only with its spectrum squeezed (frequency / factor,
+up to `WARP_CUTOFF_HZ`), and some longer ones with it stretched. See docs/voice.md for what
+each brought."""
+WARP_CUTOFF_HZ = 5000.0
+"""Where the warp stops scaling: frequencies below it are divided by the factor, those above
+it are mapped linearly onto what is left up to 8 kHz (pocketsphinx's `piecewise_linear` warp,
+the usual form of vocal-tract length normalisation). Warping the whole band (its
+`inverse_linear`) also moved the hiss of an s from 4-5 kHz to where the model expects a th
+or an f: the female voice's "set" came out as the phones "th ih th". On benchmarks/voice.py's
+sentences in the five espeak-ng female voices of en-us, 2026-12-07 (heard right of 67; with
+the whole band warped / cut off at 4.5, 5 and 5.5 kHz): f3 51 / - / 61 / 60, f4 44 / 57 / 58
+/ 56, f1 61 / 60 / 60 / 61, f2 63 / 64 / 64 / 63, f5 63 / 63 / 64 / 64; at 6 kHz f3 fell back
+to 53. Wrong intents over f1, f2, f4 and f5 went from 7 to 10: "to eighty percent" heard as
+"twenty" (f1) and "twenty eight" (f4), and one more "cancel my pizza timer" forced into a
+duration. Male voices are decoded unwarped, which no cutoff changes."""
 HIGH_VOICE_HZ = 160.0
 """A median pitch above this is a high voice (most women's and children's; men's lie below)."""
 HIGH_VOICE_WARP = 1.2
@@ -117,6 +129,11 @@ DEFAULT_WARP_PASSES = 1
 """Passes an utterance may take, each with the next factor, while it is not understood. One
 pass at the factor the pitch suggests keeps the decoding inside the end-pointer's pause; more
 hear a few more voices (en-gb, a deep voice), at one pass's time each for what is rejected."""
+SHORTEST_LAST_WORD = 2.0
+"""A sentence's last word said in less than this many times its least duration is made up
+(`_last_word_squeezed`). Over the 628 utterances of benchmarks/voice.py's sentences in eight
+espeak-ng voices (2026-12-07), every last word heard right took 2.5 times its least or more;
+the made-up "fan" and "lamp" of a cut-short "turn on the" took 1.44 and 1.75."""
 ACCEPTED_CONFIDENCE = 0.98
 """Share of accepted transcripts that led to the right intent (benchmarks/voice.py, 132
 accepted of 201 clean and noisy espeak-ng commands: 98.5 %): what an accepted grammar
@@ -185,13 +202,13 @@ def _new_decoder(extra_words: dict[str, str], settings: dict[str, Any] | None = 
     import pocketsphinx  # noqa: PLC0415 (the model loads with the module's data files)
 
     # bestpath=False: the lattice pass drops the last word of a grammar sentence.
-    # warp_type: inverse_linear at 1.0 is no warp; each utterance sets its factor (`_decode`).
+    # warp_type: piecewise_linear at 1.0 is no warp; each utterance sets its factor (`_decode`).
     decoder = pocketsphinx.Decoder(
         lm=None,
         loglevel="ERROR",
         bestpath=False,
         cmn="batch",
-        **{"warp_type": "inverse_linear", **DEFAULT_SETTINGS, **(settings or {})},
+        **{"warp_type": "piecewise_linear", **DEFAULT_SETTINGS, **(settings or {})},
     )
     for phone in PHONES:
         decoder.add_word(GARBAGE_PREFIX + phone.lower(), phone, False)
@@ -220,6 +237,7 @@ class PocketsphinxEngine:
         self.garbage_after = float(context.options.get("garbage_after", GARBAGE_AFTER))
         self.warps = _warps(context.options.get("warps", DEFAULT_WARPS))
         self.warp_passes = _passes(context.options.get("warp_passes", DEFAULT_WARP_PASSES))
+        self.warp_cutoff_hz = _cutoff(context.options.get("warp_cutoff_hz", WARP_CUTOFF_HZ))
         self.denoise = _denoise_mode(context.options.get("denoise", "auto"))
         self.suppressor = _suppressor(self.denoise)
         self._pool: list[Any] = []
@@ -400,15 +418,16 @@ class PocketsphinxDecoding:
         decoder = self.engine._take()
         try:
             for warp in likely[: self.engine.warp_passes]:
-                text = _decode_once(decoder, audio, warp)
-                transcript = self._transcript(text, (time.monotonic() - started) * 1000)
+                text = _decode_once(decoder, audio, warp, self.engine.warp_cutoff_hz)
+                squeezed = self.engine.grammar is not None and _last_word_squeezed(decoder)
+                transcript = self._transcript(text, (time.monotonic() - started) * 1000, squeezed)
                 if transcript.understood:
                     break
         finally:
             self.engine._give_back(decoder)
         return transcript
 
-    def _transcript(self, text: str, decode_ms: float) -> Transcript:
+    def _transcript(self, text: str, decode_ms: float, squeezed: bool = False) -> Transcript:
         grammar = self.engine.grammar
         audio_s = len(self.audio) / 32000
         reason = ""
@@ -416,6 +435,8 @@ class PocketsphinxDecoding:
             reason = "nothing recognized"
         elif GARBAGE_PREFIX in text or (grammar is not None and not self.engine.accepts(text)):
             reason = "outside the grammar"
+        elif squeezed:
+            reason = "last word too short: a command cut short"
         words = "" if reason else text
         return Transcript(
             text=words,
@@ -429,19 +450,41 @@ class PocketsphinxDecoding:
         )
 
 
-def _decode_once(decoder: Any, audio: bytes, warp: float) -> str:
-    """One pass over a prepared utterance with the spectrum warped by `warp`."""
+def _decode_once(decoder: Any, audio: bytes, warp: float, cutoff_hz: float) -> str:
+    """One pass over a prepared utterance with the spectrum below `cutoff_hz` warped by `warp`
+    (squeezed above 1)."""
     # The feature front end carries state from one utterance to the next (not the cepstral
     # mean: cmn=batch, cmninit and set_cmn change nothing): after a command a second of near
     # silence came out as "mow", and the same audio decoded differently after different
     # speech. Reset, it does not; the reset also reads the warp factor set here.
-    decoder.config["warp_params"] = f"{warp:g}"
+    decoder.config["warp_params"] = f"{1 / warp:g} {cutoff_hz:g}"
     decoder.reinit_feat()
     decoder.start_utt()
     decoder.process_raw(audio, False, True)
     decoder.end_utt()
     hyp = decoder.hyp()
     return hyp.hypstr if hyp is not None else ""
+
+
+def _last_word_squeezed(decoder: Any) -> bool:
+    """Was the last word of the pass fitted into less than `SHORTEST_LAST_WORD` times the
+    shortest time its phones can take (three frames of 10 ms each)? Such a word was made up
+    from the silence after a command cut short: the search must end in a whole sentence, so
+    "turn on the" became "turn on the fan" (the fan in 13 frames, its three phones' least 9;
+    said, 51) or "turn on lamp"."""
+    words = [
+        segment
+        for segment in decoder.seg() or ()
+        if segment.word[0] not in "<[" and not segment.word.startswith(GARBAGE_PREFIX)
+    ]
+    if not words:
+        return False
+    last = words[-1]
+    phones = decoder.lookup_word(last.word) or decoder.lookup_word(last.word.split("(")[0])
+    if not phones:
+        return False
+    frames = last.end_frame - last.start_frame + 1
+    return bool(frames < SHORTEST_LAST_WORD * 3 * len(phones.split()))
 
 
 def warp_order(warps: tuple[float, ...], pitch_hz: float | None) -> list[float]:
@@ -461,6 +504,13 @@ def _warps(value: Any) -> tuple[float, ...]:
     if not factors or not all(0.5 <= f <= 2.0 for f in factors):
         raise SttError(f"pocketsphinx option warps={value!r}: give factors between 0.5 and 2.0")
     return factors
+
+
+def _cutoff(value: Any) -> float:
+    """`warp_cutoff_hz`: inside the 8 kHz band of 16 kHz audio."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1000 <= value < 8000:
+        raise SttError(f"pocketsphinx option warp_cutoff_hz={value!r}: give Hz from 1000 to 7999")
+    return float(value)
 
 
 def _passes(value: Any) -> int:
