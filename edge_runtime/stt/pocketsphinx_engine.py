@@ -76,7 +76,8 @@ GARBAGE_BEFORE = 1e-33
 1e-24 the loop took a command's first word wherever the acoustic model heard it badly, and the
 command was rejected: the female voice's "set the kitchen brightness to eighty percent" came
 out as the phones "th ih th" and then the rest; in noise, "set" as "dh ae f m". On
-benchmarks/voice.py's sentences (2026-12-07), from 1e-24 to 1e-27, 1e-30, 1e-33 and 1e-40:
+benchmarks/voice.py's sentences (2026-12-07, before `WARP_CUTOFF_HZ`), from 1e-24 to 1e-27,
+1e-30, 1e-33 and 1e-40:
 the female voice heard 46, 47, 50, 51 and 51 of 67, noise at 10 dB 51, 53, 54, 54 and 54, with
 no wrong intent more and all 25 non-commands rejected; at 0 three more were wrong ("order a
 pizza for dinner" as "our garage decrease the volume to eight")."""
