@@ -30,7 +30,7 @@ from edge_runtime.audio.denoise import (
 )
 from edge_runtime.audio.format import AudioError
 from edge_runtime.audio.sources import find_input_device, input_devices
-from edge_runtime.audio.vad import SILERO_INSTALL_HINT, load_detector, silero_onnx_path
+from edge_runtime.audio.vad import SILERO_INSTALL_HINT, SileroOnnxDetector, load_detector
 from edge_runtime.config import NodeConfig, VoiceConfig, load_config
 from edge_runtime.home import load_home
 from edge_runtime.inference.catalog import (
@@ -269,14 +269,13 @@ def check_vad(voice: VoiceConfig) -> Check:
     if not voice.enabled:
         return Check("vad", "ok", "not used (voice.enabled: false)")
     try:
-        load_detector()
+        detector = load_detector()
     except AudioError as exc:
         return Check("vad", "fail", str(exc), SILERO_INSTALL_HINT)
-    path = silero_onnx_path()
-    if path is None:
+    if not isinstance(detector, SileroOnnxDetector):
         detail = "Silero VAD's ONNX model is not installed: the slower ggml build end-points"
         return Check("vad", "warn", detail, SILERO_INSTALL_HINT)
-    return Check("vad", "ok", f"Silero VAD from {path} (onnxruntime)")
+    return Check("vad", "ok", f"Silero VAD from {detector.model_path} (onnxruntime)")
 
 
 def check_broker(config: NodeConfig, timeout_s: float) -> list[Check]:

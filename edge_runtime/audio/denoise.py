@@ -16,12 +16,13 @@ loudest and quietest frames, says it was spoken in heavy noise (`needs_cleaning`
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import weakref
 from pathlib import Path
 
 import numpy as np
 import soxr  # type: ignore[import-untyped]  # ships no py.typed marker
+
+from edge_runtime.packaged import package_file
 
 SAMPLE_RATE = 16_000
 NETWORK_RATE = 48_000
@@ -93,13 +94,10 @@ def needs_cleaning(pcm: bytes) -> bool:
 def library_path() -> Path:
     """librnnoise from the pyrnnoise wheel, found without importing the package (its
     `__init__` imports the dependencies left out)."""
-    spec = importlib.util.find_spec("pyrnnoise")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    for folder in folders:
-        candidate = Path(folder) / "librnnoise.so"
-        if candidate.is_file():
-            return candidate
-    raise DenoiseError(f"noise suppression needs RNNoise's library: {INSTALL_HINT}")
+    path = package_file("pyrnnoise", "librnnoise.so")
+    if path is None:
+        raise DenoiseError(f"noise suppression needs RNNoise's library: {INSTALL_HINT}")
+    return path
 
 
 class NoiseSuppressor:

@@ -19,7 +19,6 @@ allocations to the frame itself.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
 import math
 from collections import deque
@@ -32,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_runtime.audio.format import BYTES_PER_SECOND, AudioError
+from edge_runtime.packaged import package_file
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,15 @@ SILERO_INSTALL_HINT: Final = "pip install --no-deps silero-vad==6.2.3 (script/bo
 
 def silero_onnx_path() -> Path | None:
     """Silero's own ONNX model where the `silero-vad` wheel is installed (`script/bootstrap`
-    installs it without its torch dependencies). Found without importing the package, whose
-    `__init__` imports torch."""
-    spec = importlib.util.find_spec("silero_vad")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "data" / SILERO_ONNX
-        if path.is_file():
-            return path
-    return None
+    installs it without its torch dependencies)."""
+    return package_file("silero_vad", f"data/{SILERO_ONNX}")
+
+
+def _frame_samples(frame: bytes, out: npt.NDArray[np.float32]) -> None:
+    """One frame of standard PCM into `out` as floats in [-1, 1], as Silero takes them."""
+    if len(frame) != _SILERO_SAMPLES * 2:
+        raise AudioError(f"Silero takes frames of {_SILERO_SAMPLES * 2} bytes, not {len(frame)}")
+    np.multiply(np.frombuffer(frame, "<i2"), _INT16_TO_FLOAT, out=out)
 
 
 @functools.cache
@@ -93,6 +94,7 @@ class SileroOnnxDetector:
     frame_bytes: int = _SILERO_SAMPLES * 2
 
     def __init__(self, model_path: Path) -> None:
+        self.model_path = model_path
         try:
             self._session = _silero_session(model_path)
         except Exception as exc:  # onnxruntime raises its own types for a bad file
@@ -102,11 +104,9 @@ class SileroOnnxDetector:
         self._state: npt.NDArray[np.float32] = np.zeros((2, 1, 128), np.float32)
 
     def probability(self, frame: bytes) -> float:
-        if len(frame) != self.frame_bytes:
-            raise AudioError(f"Silero takes frames of {self.frame_bytes} bytes, not {len(frame)}")
         samples = self._input[0]
         samples[:_SILERO_CONTEXT] = samples[-_SILERO_CONTEXT:]
-        np.multiply(np.frombuffer(frame, "<i2"), _INT16_TO_FLOAT, out=samples[_SILERO_CONTEXT:])
+        _frame_samples(frame, samples[_SILERO_CONTEXT:])
         feed = {"input": self._input, "state": self._state, "sr": self._rate}
         output, self._state = self._session.run(None, feed)
         return float(output.reshape(-1)[0])
@@ -141,9 +141,7 @@ class SileroGgmlDetector:
         self._samples = np.empty(_SILERO_SAMPLES, np.float32)
 
     def probability(self, frame: bytes) -> float:
-        if len(frame) != self.frame_bytes:
-            raise AudioError(f"Silero takes frames of {self.frame_bytes} bytes, not {len(frame)}")
-        np.multiply(np.frombuffer(frame, "<i2"), _INT16_TO_FLOAT, out=self._samples)
+        _frame_samples(frame, self._samples)
         return float(self._vad.process_samples(cast("Sequence[float]", self._samples)))
 
     def reset(self) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import logging
 import re
@@ -27,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from edge_runtime.cache import write_atomically
+from edge_runtime.packaged import package_file
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,7 @@ _WORD = re.compile(r"^[a-z][a-z']*$")
 
 
 def dictionary_path() -> Path | None:
-    spec = importlib.util.find_spec("pocketsphinx")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / DICTIONARY
-    return path if path.is_file() else None
+    return package_file("pocketsphinx", DICTIONARY)
 
 
 def read_dictionary(path: Path) -> dict[str, list[str]]:

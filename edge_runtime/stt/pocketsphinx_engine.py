@@ -135,6 +135,8 @@ SHORTEST_LAST_WORD = 2.0
 (`_last_word_squeezed`). Over the 628 utterances of benchmarks/voice.py's sentences in eight
 espeak-ng voices (2026-12-07), every last word heard right took 2.5 times its least or more;
 the made-up "fan" and "lamp" of a cut-short "turn on the" took 1.44 and 1.75."""
+FRAMES_PER_PHONE = 3
+"""The fewest 10 ms frames a phone takes: the model's phones are three states without skips."""
 ACCEPTED_CONFIDENCE = 0.98
 """Share of accepted transcripts that led to the right intent (benchmarks/voice.py, 132
 accepted of 201 clean and noisy espeak-ng commands: 98.5 %): what an accepted grammar
@@ -469,7 +471,7 @@ def _decode_once(decoder: Any, audio: bytes, warp: float, cutoff_hz: float) -> s
 
 def _last_word_squeezed(decoder: Any) -> bool:
     """Was the last word of the pass fitted into less than `SHORTEST_LAST_WORD` times the
-    shortest time its phones can take (three frames of 10 ms each)? Such a word was made up
+    shortest time its phones can take (`FRAMES_PER_PHONE` each)? Such a word was made up
     from the silence after a command cut short: the search must end in a whole sentence, so
     "turn on the" became "turn on the fan" (the fan in 13 frames, its three phones' least 9;
     said, 51) or "turn on lamp"."""
@@ -485,7 +487,7 @@ def _last_word_squeezed(decoder: Any) -> bool:
     if not phones:
         return False
     frames = last.end_frame - last.start_frame + 1
-    return bool(frames < SHORTEST_LAST_WORD * 3 * len(phones.split()))
+    return bool(frames < SHORTEST_LAST_WORD * FRAMES_PER_PHONE * len(phones.split()))
 
 
 def warp_order(warps: tuple[float, ...], pitch_hz: float | None) -> list[float]:
