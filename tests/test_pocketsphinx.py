@@ -198,15 +198,24 @@ def test_a_high_voice_is_decoded_squeezed_first_and_a_low_one_unwarped() -> None
         ("warp_passes", 1.5, "warp_passes=1.5: give a whole number"),
         ("warp_cutoff_hz", 8000, "warp_cutoff_hz=8000: give Hz from 1000 to 7999"),
         ("warp_cutoff_hz", "high", "warp_cutoff_hz='high': give Hz"),
+        ("garbage_before", "lots", "garbage_before='lots': give a number"),
+        ("rejection", None, "rejection=None: give a number"),
     ],
 )
-def test_a_bad_warp_setting_is_refused_naming_it(
+def test_a_bad_engine_setting_is_refused_naming_it(
     tmp_path: Path, option: str, value: object, problem: str
 ) -> None:
     options = {option: value}
     context = SttContext(load_home(EVAL_FIXTURES), "en", cache_dir=tmp_path, options=options)
     with pytest.raises(SttError, match=problem):
         PocketsphinxEngine(context)
+
+
+def test_a_weight_written_as_yaml_reads_it_is_taken(tmp_path: Path) -> None:
+    """YAML reads 1e-33 (no dot) as text: the engine takes it as the number."""
+    options = {"garbage_before": "1e-33"}
+    context = SttContext(load_home(EVAL_FIXTURES), "en", cache_dir=tmp_path, options=options)
+    assert PocketsphinxEngine(context).garbage_before == 1e-33
 
 
 def test_a_language_without_a_model_is_refused_with_what_to_do() -> None:

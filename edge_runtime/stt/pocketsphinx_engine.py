@@ -234,10 +234,11 @@ class PocketsphinxEngine:
             )
         self.context = context
         self.settings = _decoder_settings(context.options)
-        self.rejection = float(context.options.get("rejection", DEFAULT_REJECTION))
-        self.garbage_enter = float(context.options.get("garbage_enter", GARBAGE_ENTER))
-        self.garbage_before = float(context.options.get("garbage_before", GARBAGE_BEFORE))
-        self.garbage_after = float(context.options.get("garbage_after", GARBAGE_AFTER))
+        options = context.options
+        self.rejection = _number(options, "rejection", DEFAULT_REJECTION)
+        self.garbage_enter = _number(options, "garbage_enter", GARBAGE_ENTER)
+        self.garbage_before = _number(options, "garbage_before", GARBAGE_BEFORE)
+        self.garbage_after = _number(options, "garbage_after", GARBAGE_AFTER)
         self.warps = _warps(context.options.get("warps", DEFAULT_WARPS))
         self.warp_passes = _passes(context.options.get("warp_passes", DEFAULT_WARP_PASSES))
         self.warp_cutoff_hz = _cutoff(context.options.get("warp_cutoff_hz", WARP_CUTOFF_HZ))
@@ -507,6 +508,15 @@ def _warps(value: Any) -> tuple[float, ...]:
     if not factors or not all(0.5 <= f <= 2.0 for f in factors):
         raise SttError(f"pocketsphinx option warps={value!r}: give factors between 0.5 and 2.0")
     return factors
+
+
+def _number(options: dict[str, Any], key: str, default: float) -> float:
+    """A weight of `voice.stt_options`; YAML reads 1e-24 (no dot) as text, which is fine."""
+    value = options.get(key, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise SttError(f"pocketsphinx option {key}={value!r}: give a number") from None
 
 
 def _cutoff(value: Any) -> float:
